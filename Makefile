@@ -1,0 +1,51 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+ARGS ?=
+
+.PHONY: install run test checks pytest bench fuzz lint format clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+## The service on its embedded defaults (SQLite, local storage, a local agent).
+run: install
+	PORT=$(PORT) scripts/run
+
+## The whole suite against a throwaway PostgreSQL, with lint, migration and schema checks.
+test: install
+	scripts/with-postgres $(MAKE) --no-print-directory checks pytest-here
+
+checks:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	ARKINDEX_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+	ARKINDEX_DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn \
+		--file /dev/null
+
+## Part of the suite against its own throwaway PostgreSQL: make pytest ARGS=tests/ponos
+pytest: install
+	scripts/with-postgres $(BIN)/pytest $(ARGS)
+
+pytest-here:
+	$(BIN)/pytest $(ARGS)
+
+bench: install
+	PG_MAX_CONNECTIONS=300 scripts/with-postgres $(BIN)/python -m bench $(ARGS)
+
+fuzz: install
+	scripts/with-postgres $(BIN)/pytest tests/test_fuzz.py --fuzz-examples=2000 $(ARGS)
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,33 @@
+from django.conf import settings
+
+from arkindex.api.errors import json_error
+
+
+class BodySizeLimitMiddleware:
+    """Refuse API bodies over ARKINDEX_MAX_BODY_SIZE with 413, before anything reads them.
+
+    DRF's JSON parser reads the stream itself, so Django's own upload limit does not bound
+    JSON bodies. The declared Content-Length is checked here, and Django's WSGI handler never
+    reads more than that length. Signed storage URLs stream large uploads to disk and
+    enforce their own, signed, limit.
+    """
+
+    exempt_prefix = "/storage/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(self.exempt_prefix):
+            limit = settings.ARKINDEX_MAX_BODY_SIZE
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return json_error(400, "invalid", "Content-Length must be an integer.")
+            if length > limit:
+                return json_error(
+                    413,
+                    "request_too_large",
+                    f"The request body is {length} bytes; the limit is {limit} bytes.",
+                )
+        return self.get_response(request)

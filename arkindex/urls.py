@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from arkindex.health import health
+
+api_patterns = [
+    path("openapi/", SpectacularAPIView.as_view(), name="openapi"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("", include("arkindex.users.urls")),
+    path("", include("arkindex.corpora.urls")),
+    path("", include("ponos.urls")),
+    path("", include("process.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_patterns)),
+    path("health/", health, name="health"),
+    path("storage/", include("ponos.storage.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "arkindex.api.errors.handler404"
+handler500 = "arkindex.api.errors.handler500"

@@ -1,0 +1,54 @@
+from django.contrib.auth import authenticate, login
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from arkindex.api.permissions import DefaultPermission
+from arkindex.users.serializers import LoggedInUserSerializer, LoginSerializer, UserSerializer
+
+
+class LoginThrottle(AnonRateThrottle):
+    """Per client address, authenticated or not: password guessing is throttled."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class Login(generics.GenericAPIView):
+    operation_ids = {"post": "Login"}
+    serializer_class = LoginSerializer
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(responses={200: LoggedInUserSerializer})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            email=serializer.validated_data["email"],
+            password=serializer.validated_data["password"],
+        )
+        if user is None:
+            raise AuthenticationFailed("Wrong email or password.")
+        # Also open a session, for the browser frontend.
+        login(request._request, user)
+        return Response(LoggedInUserSerializer(user).data, status=status.HTTP_200_OK)
+
+    def get_authenticate_header(self, request):
+        return "Token"
+
+
+class RetrieveUser(generics.RetrieveAPIView):
+    operation_ids = {"get": "RetrieveUser"}
+    serializer_class = UserSerializer
+    permission_classes = [DefaultPermission]
+
+    def get_object(self):
+        return self.request.user

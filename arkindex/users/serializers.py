@@ -1,0 +1,34 @@
+from rest_framework import serializers
+from rest_framework.authtoken.models import Token
+
+from arkindex.users.models import User
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "display_name", "is_admin"]
+        read_only_fields = fields
+
+
+class SmallUserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "display_name"]
+        read_only_fields = fields
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=4096)
+
+
+class LoggedInUserSerializer(UserSerializer):
+    auth_token = serializers.SerializerMethodField()
+
+    class Meta(UserSerializer.Meta):
+        fields = UserSerializer.Meta.fields + ["auth_token"]
+        read_only_fields = fields
+
+    def get_auth_token(self, user) -> str:
+        return Token.objects.get_or_create(user=user)[0].key

@@ -1,0 +1,77 @@
+from django.contrib import admin, messages
+
+from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task, generate_seed
+
+
+class FarmMembershipInline(admin.TabularInline):
+    model = FarmMembership
+    autocomplete_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Farm)
+class FarmAdmin(admin.ModelAdmin):
+    list_display = ["name", "id"]
+    search_fields = ["name"]
+    # The seed is a secret: never displayed, only regenerated.
+    exclude = ["seed"]
+    inlines = [FarmMembershipInline]
+    actions = ["regenerate_seed"]
+
+    @admin.action(description="Regenerate the seed (agents must register with the new one)")
+    def regenerate_seed(self, request, queryset):
+        # The message is the one place that issues the new seed, like create_farm's output.
+        for farm in queryset:
+            farm.seed = generate_seed()
+            farm.save(update_fields=["seed"])
+            self.message_user(request, f"New seed of {farm.name}: {farm.seed}", messages.SUCCESS)
+
+
+class GPUInline(admin.TabularInline):
+    model = GPU
+    extra = 0
+    readonly_fields = ["gpu_id", "name", "index", "ram_total"]
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "farm", "enabled", "cpu_cores", "cpu_load", "ram_load", "last_ping"]
+    list_filter = ["enabled", "farm"]
+    list_editable = ["enabled"]
+    search_fields = ["hostname"]
+    exclude = ["token_hash"]
+    readonly_fields = ["cpu_load", "ram_load", "last_ping"]
+    inlines = [GPUInline]
+    actions = ["disable", "enable"]
+
+    @admin.action(description="Disable: the agent gets no new task")
+    def disable(self, request, queryset):
+        queryset.update(enabled=False)
+
+    @admin.action(description="Enable")
+    def enable(self, request, queryset):
+        queryset.update(enabled=True)
+
+
+class ArtifactInline(admin.TabularInline):
+    model = Artifact
+    extra = 0
+    readonly_fields = ["path", "size", "content_type", "created"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["slug", "process", "run", "state", "agent", "created"]
+    list_filter = ["state", "requires_gpu"]
+    search_fields = ["slug", "id"]
+    # State changes go through the API and the state machine, never through a form.
+    exclude = ["token", "parents"]
+    readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
+    inlines = [ArtifactInline]
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(admin.ModelAdmin):
+    list_display = ["path", "task", "size", "content_type", "created"]
+    search_fields = ["path"]
+    raw_id_fields = ["task"]

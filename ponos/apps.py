@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PonosConfig(AppConfig):
+    name = "ponos"
+    verbose_name = "Ponos"

@@ -1,0 +1,69 @@
+"""Authentication of the code running inside tasks and of agents."""
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from ponos.models import ACTIVE_STATES, Agent, Task, hash_token
+
+
+def credentials(request, keyword):
+    """The credential after `keyword` in the Authorization header, or None for another scheme."""
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != keyword.lower().encode():
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed(
+            f"Invalid {keyword} header: expected '{keyword} <token>'."
+        )
+    try:
+        return parts[1].decode()
+    except UnicodeError:
+        raise exceptions.AuthenticationFailed(f"Invalid {keyword} token.") from None
+
+
+class TaskTokenAuthentication(BaseAuthentication):
+    """`Authorization: Ponos <task token>`: the task, reading as its process creator.
+
+    The token only works while its task is active: a finished task's code cannot act.
+    """
+
+    caller_kind = "task"
+    keyword = "Ponos"
+
+    def authenticate(self, request):
+        token = credentials(request, self.keyword)
+        if token is None:
+            return None
+        # The token is looked up through its unique index.
+        task = (
+            Task.objects.select_related("process__creator")
+            .filter(token=token, state__in=ACTIVE_STATES)
+            .first()
+        )
+        if task is None:
+            raise exceptions.AuthenticationFailed("Invalid or expired task token.")
+        return task.process.creator, task
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class AgentTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <agent token>`; tokens are stored as SHA-256 digests."""
+
+    caller_kind = "agent"
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        token = credentials(request, self.keyword)
+        if token is None:
+            return None
+        # Comparing digests through a unique index leaks nothing about the token itself.
+        agent = Agent.objects.select_related("farm").filter(token_hash=hash_token(token)).first()
+        if agent is None:
+            raise exceptions.AuthenticationFailed("Invalid agent token.")
+        return AnonymousUser(), agent
+
+    def authenticate_header(self, request):
+        return self.keyword

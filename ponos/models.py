@@ -1,0 +1,243 @@
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from arkindex.corpora.models import Level
+
+
+def generate_seed():
+    return secrets.token_hex(32)
+
+
+def generate_token():
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token):
+    """Agent tokens are stored as SHA-256 digests: a leaked table gives no usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def default_task_expiry():
+    return timezone.now() + timedelta(days=settings.PONOS_TASK_EXPIRY_DAYS)
+
+
+class State(models.TextChoices):
+    UNSCHEDULED = "unscheduled"
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+ACTIVE_STATES = frozenset({State.PENDING, State.RUNNING, State.STOPPING})
+FINAL_STATES = frozenset(
+    {State.COMPLETED, State.FAILED, State.ERROR, State.CANCELLED, State.STOPPED}
+)
+
+
+class Farm(models.Model):
+    """A pool of agents; processes run on one farm. Agents join it with its secret seed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=250)
+    seed = models.CharField(max_length=64, default=generate_seed)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class FarmMembership(models.Model):
+    """A user's access level on a farm: guest lets them run processes on it."""
+
+    farm = models.ForeignKey(Farm, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="farm_memberships"
+    )
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["farm", "user"], name="unique_farm_membership")
+        ]
+
+    def __str__(self):
+        return f"{self.user} on {self.farm}: {self.level}"
+
+
+class Agent(models.Model):
+    """A machine that polls for tasks of its farm and runs them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    farm = models.ForeignKey(Farm, on_delete=models.CASCADE, related_name="agents")
+    hostname = models.CharField(max_length=250)
+    enabled = models.BooleanField(default=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    cpu_cores = models.PositiveIntegerField()
+    cpu_frequency = models.BigIntegerField(help_text="Hz")
+    ram_total = models.BigIntegerField(help_text="bytes")
+    cpu_load = models.FloatField(null=True, blank=True)
+    ram_load = models.FloatField(null=True, blank=True)
+    last_ping = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["farm", "hostname"]
+        constraints = [
+            models.UniqueConstraint(fields=["farm", "hostname"], name="unique_agent_hostname")
+        ]
+
+    def __str__(self):
+        return self.hostname
+
+    @property
+    def active(self):
+        if self.last_ping is None:
+            return False
+        return self.last_ping >= timezone.now() - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
+
+    def set_token(self):
+        """Give the agent a new token (revoking the old one) and return it in clear, once."""
+        token = generate_token()
+        self.token_hash = hash_token(token)
+        return token
+
+
+class GPU(models.Model):
+    """A GPU of an agent; `gpu_id` is the agent's own identifier for it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="gpus")
+    gpu_id = models.CharField(max_length=250)
+    name = models.CharField(max_length=250)
+    index = models.PositiveIntegerField()
+    ram_total = models.BigIntegerField(help_text="bytes")
+
+    class Meta:
+        ordering = ["agent", "index"]
+        constraints = [models.UniqueConstraint(fields=["agent", "gpu_id"], name="unique_agent_gpu")]
+
+    def __str__(self):
+        return f"{self.name} #{self.index}"
+
+
+class TaskQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(state__in=ACTIVE_STATES)
+
+
+class Task(models.Model):
+    """One command of a process run, executed by an agent.
+
+    `state` is only ever written by `ponos.states`; `process` is the process owning the
+    task, and `run` the process run (0 for the first start, one more at each retry).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    process = models.ForeignKey("process.Process", on_delete=models.CASCADE, related_name="tasks")
+    run = models.PositiveIntegerField()
+    depth = models.PositiveIntegerField(default=0)
+    slug = models.CharField(max_length=250)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.UNSCHEDULED)
+    image = models.CharField(max_length=250)
+    command = models.TextField(blank=True, default="")
+    env = models.JSONField(default=dict, blank=True)
+    parents = models.ManyToManyField("self", symmetrical=False, related_name="children", blank=True)
+    requires_gpu = models.BooleanField(default=False)
+    agent = models.ForeignKey(
+        Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    gpu = models.ForeignKey(
+        GPU, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    priority = models.IntegerField(default=10)
+    shm_size = models.CharField(max_length=80, null=True, blank=True)
+    ttl = models.PositiveIntegerField(default=0, help_text="seconds from start, 0 = none")
+    # Set when the backend stops a task that outlived its ttl: its `stopped` lands as cancelled.
+    ttl_exceeded = models.BooleanField(default=False)
+    worker_run = models.ForeignKey(
+        "process.WorkerRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    original_task = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="restarts"
+    )
+    token = models.CharField(max_length=64, unique=True, default=generate_token)
+    expiry = models.DateTimeField(default=default_task_expiry)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["process", "run", "depth", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["process", "run", "slug"], name="unique_task_slug_per_run"
+            )
+        ]
+        indexes = [
+            # Assignment: pending unheld tasks by priority, then age.
+            models.Index(
+                fields=["-priority", "created"],
+                name="task_pending_queue_idx",
+                condition=models.Q(state="pending", agent__isnull=True),
+            ),
+            # Tasks held by an agent (capacity, announcements, dead-agent rule).
+            models.Index(
+                fields=["agent", "state"],
+                name="task_agent_state_idx",
+                condition=models.Q(agent__isnull=False),
+            ),
+            # Cleanup scans tasks by expiry.
+            models.Index(fields=["expiry"], name="task_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return self.slug
+
+    @property
+    def is_active(self):
+        return self.state in ACTIVE_STATES
+
+    @property
+    def is_final(self):
+        return self.state in FINAL_STATES
+
+
+class Artifact(models.Model):
+    """A file a task produced, stored under `<task id>/<path>` in the artifacts bucket."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=512)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=250, default="application/octet-stream")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "path"], name="unique_artifact_path")
+        ]
+
+    def __str__(self):
+        return self.path

@@ -1,0 +1,47 @@
+from django.contrib import admin
+
+from process.models import Process, Worker, WorkerRun, WorkerVersion
+
+
+class WorkerRunInline(admin.TabularInline):
+    model = WorkerRun
+    extra = 0
+    raw_id_fields = ["version"]
+    exclude = ["parents"]
+
+
+@admin.register(Process)
+class ProcessAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "mode", "state", "corpus", "creator", "farm", "created"]
+    list_filter = ["mode", "state"]
+    search_fields = ["name", "id"]
+    raw_id_fields = ["corpus", "creator", "farm"]
+    # The state is a summary kept by the task state machine.
+    readonly_fields = ["state", "last_run", "started", "finished"]
+    inlines = [WorkerRunInline]
+
+
+class WorkerVersionInline(admin.TabularInline):
+    model = WorkerVersion
+    extra = 0
+    readonly_fields = ["version"]
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "type"]
+    search_fields = ["slug", "name"]
+    inlines = [WorkerVersionInline]
+
+
+@admin.register(WorkerVersion)
+class WorkerVersionAdmin(admin.ModelAdmin):
+    list_display = ["worker", "version", "docker_image", "gpu_usage", "state"]
+    list_filter = ["state", "gpu_usage"]
+    readonly_fields = ["version"]
+
+
+@admin.register(WorkerRun)
+class WorkerRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "process", "version", "created"]
+    raw_id_fields = ["process", "version", "parents"]

@@ -1,0 +1,149 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from ponos.models import State
+
+
+class ProcessMode(models.TextChoices):
+    WORKERS = "workers"
+    REPOSITORY = "repository"
+    TEMPLATE = "template"
+    LOCAL = "local"
+
+
+# Modes that never run: they hold configuration only.
+NON_RUNNABLE_MODES = frozenset({ProcessMode.TEMPLATE, ProcessMode.LOCAL})
+# Modes without a corpus.
+CORPUSLESS_MODES = frozenset({ProcessMode.REPOSITORY, ProcessMode.LOCAL})
+
+
+class ProcessQuerySet(models.QuerySet):
+    def readable_by(self, user):
+        from arkindex.rights import readable_processes
+
+        return self.filter(readable_processes(user))
+
+
+class Process(models.Model):
+    """A DAG of tasks run on a farm: it owns its farm, its dates and its tasks.
+
+    `state` is the summary of the tasks of its last run (`last_run`), kept up to date by
+    `ponos.states`, the only writer of task states; it is kept when cleanup removes tasks.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=250, blank=True, default="")
+    mode = models.CharField(max_length=20, choices=ProcessMode.choices)
+    corpus = models.ForeignKey(
+        "corpora.Corpus",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="processes",
+    )
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="processes"
+    )
+    farm = models.ForeignKey(
+        "ponos.Farm", on_delete=models.PROTECT, null=True, blank=True, related_name="processes"
+    )
+    chunks = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    use_gpu = models.BooleanField(default=False)
+    repository_url = models.URLField(max_length=500, null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.UNSCHEDULED)
+    # The highest run ever built (null before the first start); cleanup never lowers it.
+    last_run = models.PositiveIntegerField(null=True, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ProcessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "processes"
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["-created", "-id"], name="process_newest_idx"),
+            models.Index(fields=["state", "-created"], name="process_state_idx"),
+            models.Index(fields=["creator", "-created"], name="process_creator_idx"),
+            models.Index(fields=["corpus", "-created"], name="process_corpus_idx"),
+        ]
+
+    def __str__(self):
+        return self.name or str(self.id)
+
+
+class Worker(models.Model):
+    """A program that can run on a corpus; its versions are the runnable images."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=250)
+    slug = models.SlugField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.slug
+
+
+class GPUUsage(models.TextChoices):
+    DISABLED = "disabled"
+    SUPPORTED = "supported"
+    REQUIRED = "required"
+
+
+class VersionState(models.TextChoices):
+    CREATED = "created"
+    AVAILABLE = "available"
+    ERROR = "error"
+
+
+class WorkerVersion(models.Model):
+    """A numbered version of a worker: the image and command its tasks run."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    docker_image = models.CharField(max_length=250)
+    command = models.TextField(blank=True, default="")
+    gpu_usage = models.CharField(max_length=20, choices=GPUUsage.choices, default=GPUUsage.DISABLED)
+    configuration = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=20, choices=VersionState.choices, default=VersionState.AVAILABLE
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["worker", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["worker", "version"], name="unique_worker_version")
+        ]
+
+    def __str__(self):
+        return f"{self.worker} v{self.version}"
+
+
+class WorkerRun(models.Model):
+    """A worker version configured to run in a process, after its parent worker runs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="worker_runs")
+    version = models.ForeignKey(WorkerVersion, on_delete=models.PROTECT, related_name="runs")
+    parents = models.ManyToManyField("self", symmetrical=False, related_name="children", blank=True)
+    configuration = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["process", "created", "id"]
+
+    def __str__(self):
+        return f"{self.version} in {self.process_id}"

@@ -1,0 +1,138 @@
+"""The shared cast of the test suite.
+
+Alice is a superuser; `corpus` is a private corpus where Carol is admin, Cecil contributor
+and Gina guest; Oscar is an outsider with no access; Frank is a guest of `farm`. The
+`process` belongs to the corpus and was created by Cecil; `agent` is an agent of `farm`,
+`other_agent` one of `other_farm`; `running_task` is a task of `process` held by `agent`.
+"""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from arkindex.corpora.models import Level
+from ponos.models import State
+from tests.factories import (
+    AgentFactory,
+    CorpusFactory,
+    CorpusMembershipFactory,
+    FarmFactory,
+    FarmMembershipFactory,
+    ProcessFactory,
+    TaskFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clear_throttles():
+    # Throttle counters live in the local-memory cache: each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api():
+    """An anonymous API client."""
+    return APIClient()
+
+
+def client_for(user=None, *, token=None, scheme="Token"):
+    """An API client authenticated as a user (Token), a task (Ponos) or an agent (Bearer)."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token_key}")
+    elif token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token}")
+    return client
+
+
+def task_client(task):
+    return client_for(token=task.token, scheme="Ponos")
+
+
+def agent_client(agent):
+    return client_for(token=agent.clear_token, scheme="Bearer")
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(email="alice@example.com", display_name="Alice", is_admin=True)
+
+
+@pytest.fixture
+def corpus_admin(db):
+    return UserFactory(email="carol@example.com", display_name="Carol")
+
+
+@pytest.fixture
+def contributor(db):
+    return UserFactory(email="cecil@example.com", display_name="Cecil")
+
+
+@pytest.fixture
+def guest(db):
+    return UserFactory(email="gina@example.com", display_name="Gina")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(email="oscar@example.com", display_name="Oscar")
+
+
+@pytest.fixture
+def farm_guest(db):
+    return UserFactory(email="frank@example.com", display_name="Frank")
+
+
+@pytest.fixture
+def corpus(corpus_admin, contributor, guest):
+    corpus = CorpusFactory(name="Private corpus")
+    CorpusMembershipFactory(corpus=corpus, user=corpus_admin, level=Level.ADMIN)
+    CorpusMembershipFactory(corpus=corpus, user=contributor, level=Level.CONTRIBUTOR)
+    CorpusMembershipFactory(corpus=corpus, user=guest, level=Level.GUEST)
+    return corpus
+
+
+@pytest.fixture
+def farm(farm_guest, contributor, corpus_admin):
+    farm = FarmFactory(name="Main farm")
+    FarmMembershipFactory(farm=farm, user=farm_guest, level=Level.GUEST)
+    FarmMembershipFactory(farm=farm, user=contributor, level=Level.GUEST)
+    FarmMembershipFactory(farm=farm, user=corpus_admin, level=Level.GUEST)
+    return farm
+
+
+@pytest.fixture
+def other_farm(db):
+    return FarmFactory(name="Other farm")
+
+
+@pytest.fixture
+def agent(farm):
+    return AgentFactory(farm=farm, hostname="agent-main")
+
+
+@pytest.fixture
+def other_agent(other_farm):
+    return AgentFactory(farm=other_farm, hostname="agent-other")
+
+
+@pytest.fixture
+def process(corpus, contributor, farm):
+    return ProcessFactory(corpus=corpus, creator=contributor, farm=farm, name="Main process")
+
+
+@pytest.fixture
+def running_task(process, agent):
+    from django.utils import timezone
+
+    task = TaskFactory(
+        process=process, slug="main-task", state=State.RUNNING, agent=agent, started=timezone.now()
+    )
+    process.state = State.RUNNING
+    process.last_run = 0
+    process.started = timezone.now()
+    process.save(update_fields=["state", "last_run", "started"])
+    return task
