@@ -1,0 +1,5 @@
+import sys
+
+from ponos.agent.main import main
+
+sys.exit(main())

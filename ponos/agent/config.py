@@ -1,0 +1,196 @@
+"""Configuration of the agent, from command-line flags and an optional YAML file.
+
+Every setting has a flag; the YAML file (`--config`) uses the same names, with dashes or
+underscores. Flags given on the command line win over the file.
+"""
+
+import argparse
+import dataclasses
+import socket
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(Exception):
+    """The configuration is incomplete or invalid; the message tells how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    url: str
+    farm: str
+    seed: str
+    data_dir: Path
+    hostname: str = dataclasses.field(default_factory=socket.gethostname)
+    poll_interval: float = 5.0
+    log_upload_interval: float = 5.0
+    stop_grace: float = 10.0
+    fake_gpu: int = 0
+    url_expiry: float = 3600.0
+    retry_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    request_timeout: float = 30.0
+    keep_task_data: bool = False
+    log_level: str = "INFO"
+
+    def api_url(self, path):
+        """Absolute URL of an API path such as `agent/actions/`."""
+        return f"{self.url}/api/v1/{path}"
+
+
+REQUIRED = ("url", "farm", "seed", "data_dir")
+POSITIVE = (
+    "poll_interval",
+    "log_upload_interval",
+    "url_expiry",
+    "retry_delay",
+    "retry_max_delay",
+    "request_timeout",
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ponos-agent",
+        description="Run Ponos tasks of a farm on this machine. "
+        "Tasks run as local processes with the agent's own user rights: this is no sandbox.",
+    )
+    parser.add_argument("--config", type=Path, help="YAML file holding any of these settings")
+    parser.add_argument("--url", help="base URL of the API, e.g. https://arkindex.example.com")
+    parser.add_argument("--farm", help="ID of the farm to join")
+    parser.add_argument("--seed", help="secret seed of the farm")
+    parser.add_argument("--data-dir", type=Path, help="directory for task data, logs and state")
+    parser.add_argument("--hostname", help="name of this agent in its farm (default: host name)")
+    parser.add_argument("--poll-interval", type=float, help="seconds between polls (default 5)")
+    parser.add_argument(
+        "--log-upload-interval",
+        type=float,
+        help="seconds between uploads of a running task's log (default 5)",
+    )
+    parser.add_argument(
+        "--stop-grace",
+        type=float,
+        help="seconds between SIGTERM and SIGKILL when stopping a task (default 10)",
+    )
+    parser.add_argument(
+        "--fake-gpu", type=int, metavar="N", help="declare N fake GPUs, for testing (default 0)"
+    )
+    parser.add_argument(
+        "--url-expiry",
+        type=float,
+        help="lifetime of the server's signed URLs in seconds; log URLs are refreshed at half "
+        "of it (default 3600)",
+    )
+    parser.add_argument(
+        "--retry-delay", type=float, help="first delay before retrying a failed request (default 1)"
+    )
+    parser.add_argument(
+        "--retry-max-delay", type=float, help="longest delay between two retries (default 60)"
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, help="timeout of one HTTP request in seconds (default 30)"
+    )
+    parser.add_argument(
+        "--keep-task-data",
+        action="store_true",
+        default=None,
+        help="keep each task's data directory and log after it ends, for debugging",
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    return parser
+
+
+def read_yaml(path):
+    try:
+        with open(path) as f:
+            content = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"Cannot read the configuration file {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"The configuration file {path} is not valid YAML: {e}") from e
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"The configuration file {path} must hold a mapping of settings")
+    known = {field.name for field in dataclasses.fields(Config)}
+    values = {}
+    for key, value in content.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ConfigError(
+                f"Unknown setting {key!r} in {path}; known settings: "
+                + ", ".join(sorted(n.replace("_", "-") for n in known))
+            )
+        values[name] = value
+    return values
+
+
+def coerce(name, value):
+    """Check the type of a value read from YAML (flags are typed by argparse already)."""
+    field_type = {field.name: field.type for field in dataclasses.fields(Config)}[name]
+    try:
+        if field_type is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if field_type is int:
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            return int(value)
+        if field_type is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if field_type is Path:
+            return Path(str(value)).expanduser()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"Setting {name.replace('_', '-')} must be a {field_type.__name__}"
+        ) from e
+    if value is None or isinstance(value, (dict, list)):
+        raise ConfigError(f"Setting {name.replace('_', '-')} must be a string")
+    return str(value)
+
+
+def load_config(argv=None):
+    """Build the configuration from command-line arguments (`sys.argv` by default)."""
+    args = build_parser().parse_args(argv)
+    values = read_yaml(args.config) if args.config else {}
+    values = {name: coerce(name, value) for name, value in values.items()}
+    for name, value in vars(args).items():
+        if name != "config" and value is not None:
+            values[name] = value
+    return make_config(values)
+
+
+def make_config(values):
+    """Validate a mapping of settings and build a Config out of it."""
+    missing = [name for name in REQUIRED if values.get(name) in (None, "")]
+    if missing:
+        raise ConfigError(
+            "Missing settings: "
+            + ", ".join("--" + name.replace("_", "-") for name in missing)
+            + " (give them as flags or in the --config file)"
+        )
+    values = dict(values)
+    url = str(values["url"]).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url must start with http:// or https://, not {url!r}")
+    values["url"] = url
+    values["data_dir"] = Path(values["data_dir"]).expanduser().absolute()
+    for name in POSITIVE:
+        if name in values and not values[name] > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+    if values.get("stop_grace", 0) < 0:
+        raise ConfigError("--stop-grace must not be negative")
+    if values.get("fake_gpu", 0) < 0:
+        raise ConfigError("--fake-gpu must not be negative")
+    if "hostname" in values and not values["hostname"]:
+        raise ConfigError("--hostname must not be empty")
+    if "log_level" in values:
+        values["log_level"] = values["log_level"].upper()
+        if values["log_level"] not in LOG_LEVELS:
+            raise ConfigError("--log-level must be one of " + ", ".join(LOG_LEVELS))
+    return Config(**values)

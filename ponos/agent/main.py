@@ -1,0 +1,223 @@
+"""The agent's main loop: register, poll for actions, start and stop task runners."""
+
+import collections
+import logging
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+
+from ponos.agent import host
+from ponos.agent.api import ApiClient, ApiError, Cancelled, Refused
+from ponos.agent.config import ConfigError, load_config
+from ponos.agent.datadir import AlreadyRunning, ChildGroups, PidFile
+from ponos.agent.runner import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+# Seconds given to tasks at shutdown, beyond the stop grace, to upload logs and report
+SHUTDOWN_REPORT_TIME = 30
+# How many ended tasks the agent remembers, to answer a late stop_task with their state
+ENDED_MEMORY = 1000
+
+
+def is_uuid(name):
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
+
+
+class Agent:
+    def __init__(self, config):
+        self.config = config
+        # Set to stop polling and end the running tasks
+        self.shutdown_event = threading.Event()
+        # Set to give up every request still being retried
+        self.abort = threading.Event()
+        self.client = ApiClient(config, abort=self.abort, on_register=self.registered)
+        self.pid_file = PidFile(config.data_dir)
+        self.groups = ChildGroups(config.data_dir)
+        # Runners by task ID, alive or ended but not collected yet
+        self.runners = {}
+        # States reported by recently ended runners (None: nothing reported), by task ID
+        self.ended = collections.OrderedDict()
+        # The runners are read by threads that register again
+        self.lock = threading.Lock()
+
+    def run(self):
+        """Run until `shutdown()`. Raises AlreadyRunning, or Refused for a wrong farm or seed."""
+        self.pid_file.acquire()
+        try:
+            logger.info(
+                "Agent %s joining farm %s at %s, data in %s",
+                self.config.hostname,
+                self.config.farm,
+                self.config.url,
+                self.config.data_dir,
+            )
+            self.groups.kill_leftovers()
+            if not self.config.keep_task_data:
+                self.clean_data_dir()
+            self.client.register(first=True, cancel=self.shutdown_event)
+            while not self.shutdown_event.is_set():
+                self.poll()
+                self.shutdown_event.wait(self.config.poll_interval)
+        except Cancelled:
+            pass
+        finally:
+            self.stop_all()
+            self.pid_file.release()
+
+    def shutdown(self):
+        self.shutdown_event.set()
+
+    def clean_data_dir(self):
+        """Remove the task data a previous life of the agent left behind."""
+        for entry in self.config.data_dir.iterdir():
+            if is_uuid(entry.name) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+        logs = self.config.data_dir / "logs"
+        if logs.is_dir():
+            for log in logs.glob("*.log"):
+                log.unlink(missing_ok=True)
+
+    def registered(self, first):
+        if first:
+            return
+        # Registering again made the server give up on every task the agent held: running
+        # ones are in error, pending ones back in the queue. Their processes must go.
+        with self.lock:
+            runners = [runner for runner in self.runners.values() if runner.is_alive()]
+        for runner in runners:
+            logger.warning("Abandoning task %s after registering again", runner.task_id)
+            runner.abandon()
+
+    # Polling
+
+    def poll(self):
+        try:
+            answer = self.client.actions(host.loads(), cancel=self.shutdown_event)
+        except Cancelled:
+            return
+        except (ApiError, ValueError) as e:
+            logger.error("Polling for actions failed: %s", e)
+            return
+        self.collect()
+        actions = answer.get("actions") if isinstance(answer, dict) else None
+        if not isinstance(actions, list):
+            logger.error("Unexpected answer to the poll: %r", answer)
+            return
+        for action in actions:
+            if not isinstance(action, dict):
+                logger.error("Ignoring a malformed action: %r", action)
+                continue
+            kind, task_id = action.get("action"), action.get("task_id")
+            if kind == "start_task" and task_id:
+                self.start_task(str(task_id))
+            elif kind == "stop_task" and task_id:
+                self.stop_task(str(task_id))
+            else:
+                logger.error("Ignoring an unknown action: %r", action)
+
+    def collect(self):
+        with self.lock:
+            for task_id, runner in list(self.runners.items()):
+                if not runner.is_alive():
+                    del self.runners[task_id]
+                    self.ended[task_id] = runner.final_state
+        while len(self.ended) > ENDED_MEMORY:
+            self.ended.popitem(last=False)
+
+    def start_task(self, task_id):
+        with self.lock:
+            # The server announces a task until it is reported running
+            if task_id in self.runners:
+                return
+            runner = TaskRunner(task_id, self.config, self.client, self.groups)
+            self.runners[task_id] = runner
+        self.ended.pop(task_id, None)
+        logger.info("Starting task %s", task_id)
+        runner.start()
+
+    def stop_task(self, task_id):
+        with self.lock:
+            runner = self.runners.get(task_id)
+        if runner is not None:
+            runner.request_stop()
+            return
+        # Not running here (any more): answer so that the task does not wait forever
+        state = self.ended.get(task_id) or "stopped"
+        try:
+            self.report(task_id, state)
+        except Refused:
+            if state == "stopped":
+                return
+            self.report(task_id, "stopped")
+
+    def report(self, task_id, state):
+        try:
+            self.client.update_state(task_id, state, cancel=self.shutdown_event)
+        except Refused as e:
+            logger.warning("Report of state %s for task %s refused: %s", state, task_id, e)
+            raise
+        except Cancelled:
+            return
+        logger.info("Reported task %s as %s", task_id, state)
+
+    # Shutdown
+
+    def stop_all(self):
+        self.shutdown_event.set()
+        with self.lock:
+            runners = [runner for runner in self.runners.values() if runner.is_alive()]
+        for runner in runners:
+            runner.request_stop()
+        deadline = time.monotonic() + self.config.stop_grace + SHUTDOWN_REPORT_TIME
+        for runner in runners:
+            runner.join(max(deadline - time.monotonic(), 0))
+        if any(runner.is_alive() for runner in runners):
+            logger.error("Giving up on reporting the tasks still running")
+            self.abort.set()
+            for runner in runners:
+                runner.join(5)
+        killed = self.groups.kill_leftovers()
+        if killed:
+            logger.error("Killed process groups left by ended tasks: %s", killed)
+
+
+def main(argv=None):
+    try:
+        config = load_config(argv)
+    except ConfigError as e:
+        print(f"ponos-agent: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s",
+    )
+    agent = Agent(config)
+
+    def on_signal(signum, frame):
+        if agent.shutdown_event.is_set():
+            logger.warning("Second signal: giving up on reporting the running tasks")
+            agent.abort.set()
+        else:
+            logger.info("Received signal %d: stopping the running tasks", signum)
+            agent.shutdown()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        agent.run()
+    except AlreadyRunning as e:
+        logger.error("%s", e)
+        return 1
+    except Refused as e:
+        logger.error("%s; check --url, --farm and --seed", e)
+        return 1
+    logger.info("Agent stopped")
+    return 0

@@ -1,0 +1,358 @@
+"""Running one task: fetch its definition and its parents' artifacts, run its command, upload
+its log and artifacts, and report its states."""
+
+import contextlib
+import logging
+import mimetypes
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path, PurePosixPath
+
+from ponos.agent.api import ApiError, Cancelled, Refused
+
+logger = logging.getLogger(__name__)
+
+# How often the runner looks at its process and at stop requests, in seconds
+TICK = 0.1
+# How many times a refused signed URL is replaced by a fresh one before giving up
+URL_RENEWALS = 3
+LOG_PREFIX = "[ponos-agent]"
+FINAL_STATES = {"completed", "failed", "error", "cancelled", "stopped"}
+# Content types of compressed files, which mimetypes reports as an encoding instead
+ENCODINGS = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+
+
+class TaskError(Exception):
+    """The task cannot go on because of the system (state `error`); the message goes in its
+    log."""
+
+
+def guess_content_type(path):
+    content_type, encoding = mimetypes.guess_type(path, strict=False)
+    if encoding:
+        return ENCODINGS.get(encoding, "application/octet-stream")
+    return content_type or "application/octet-stream"
+
+
+def safe_join(root, relative):
+    """`root / relative` for a server-given relative path that must stay below `root`."""
+    parts = PurePosixPath(relative).parts
+    if not parts or relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise TaskError(f"Refusing the artifact path {relative!r}: it leaves its directory")
+    return root.joinpath(*parts)
+
+
+def kill_group(pgid, sig):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+class TaskRunner(threading.Thread):
+    """Runs one task in its own thread.
+
+    The task's data directory is `<data dir>/<task id>/`, its log `<data dir>/logs/<task
+    id>.log`; both are removed once the task is over, unless `keep_task_data` is set.
+    `final_state` holds the last state the runner reported (or tried to report), or None when
+    it reported nothing.
+    """
+
+    def __init__(self, task_id, config, client, groups):
+        super().__init__(name=f"task-{task_id}", daemon=True)
+        self.task_id = str(task_id)
+        self.config = config
+        self.client = client
+        self.groups = groups
+        self.data = config.data_dir / self.task_id
+        self.log_path = config.data_dir / "logs" / f"{self.task_id}.log"
+        self.stop_requested = threading.Event()
+        self.wakeup = threading.Event()
+        self.abandoned = False
+        self.final_state = None
+        self.log_url = None
+        self.log_url_time = 0.0
+        self.process = None
+
+    def request_stop(self):
+        """End the task and report it stopped."""
+        if not self.stop_requested.is_set():
+            logger.info("Stopping task %s", self.task_id)
+        self.stop_requested.set()
+        self.wakeup.set()
+
+    def abandon(self):
+        """End the task without reporting anything: the server no longer counts on it."""
+        self.abandoned = True
+        self.request_stop()
+
+    # Thread body
+
+    def run(self):
+        try:
+            self.execute()
+        except Cancelled:
+            logger.warning("Gave up on task %s while shutting down", self.task_id)
+        except Exception:
+            # A bug must not leave the task active forever on the server
+            logger.exception("Unexpected failure while running task %s", self.task_id)
+            self.write_log("the agent failed unexpectedly; see the agent's own log")
+            try:
+                self.finish("error")
+            except ApiError as e:
+                logger.error("Could not report task %s as error: %s", self.task_id, e)
+        finally:
+            if not self.config.keep_task_data:
+                shutil.rmtree(self.data, ignore_errors=True)
+                self.log_path.unlink(missing_ok=True)
+
+    def execute(self):
+        try:
+            definition = self.client.definition(self.task_id)
+        except Refused as e:
+            logger.error("Cannot run task %s: %s", self.task_id, e)
+            return
+        self.set_log_url(definition)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text(f"{LOG_PREFIX} image: {definition.get('image')}\n")
+        self.write_log(
+            f"task {definition.get('slug')} ({self.task_id}) of process "
+            f"{definition.get('process_id')}, run {definition.get('run')}, on agent "
+            f"{self.config.hostname}"
+        )
+
+        try:
+            self.prepare(definition)
+            if self.stop_requested.is_set():
+                return self.finish("stopped")
+            self.process = self.launch(definition)
+        except TaskError as e:
+            self.write_log(str(e))
+            return self.finish("error")
+
+        try:
+            self.groups.add(self.task_id, self.process.pid)
+            self.report("running")
+            exit_code, stopped = self.watch()
+        finally:
+            self.reap()
+            self.groups.remove(self.task_id)
+
+        if self.abandoned:
+            return
+        if stopped:
+            self.write_log("stopped")
+            return self.finish("stopped")
+        self.write_log(f"exit code {exit_code}")
+        state = "completed" if exit_code == 0 else "failed"
+        try:
+            self.upload_artifacts()
+        except TaskError as e:
+            self.write_log(str(e))
+            state = "error"
+        return self.finish(state)
+
+    # Preparation
+
+    def prepare(self, definition):
+        """Create an empty data directory holding the parents' artifacts."""
+        shutil.rmtree(self.data, ignore_errors=True)
+        (self.data / "current").mkdir(parents=True)
+        for parent in definition.get("parents") or []:
+            if self.stop_requested.is_set():
+                return
+            try:
+                self.download_parent(str(parent["id"]), str(parent["slug"]))
+            except (ApiError, OSError) as e:
+                if isinstance(e, Cancelled):
+                    raise
+                raise TaskError(f"Cannot fetch the artifacts of parent {parent['id']}: {e}") from e
+
+    def download_parent(self, parent_id, slug):
+        directory = self.data / parent_id
+        directory.mkdir()
+        artifacts = self.client.list_artifacts(parent_id)
+        for artifact in artifacts:
+            path = safe_join(directory, artifact["path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            url = self.client.artifact_url(parent_id, artifact["path"])
+            size = self.client.download(url, path)
+            if artifact.get("size") is not None and size != artifact["size"]:
+                raise TaskError(
+                    f"Artifact {artifact['path']} of parent {parent_id} has {size} bytes "
+                    f"instead of {artifact['size']}"
+                )
+        link = self.data / slug
+        if "/" in slug or slug in ("", ".", "..") or os.path.lexists(link):
+            self.write_log(f"no link named {slug!r} to the artifacts of parent {parent_id}")
+        else:
+            link.symlink_to(parent_id, target_is_directory=True)
+        self.write_log(f"fetched {len(artifacts)} artifacts of parent {slug} ({parent_id})")
+
+    def launch(self, definition):
+        """Start the command in a process group of its own, writing to the log."""
+        env = {str(key): str(value) for key, value in (definition.get("env") or {}).items()}
+        env.setdefault("PATH", os.environ.get("PATH", os.defpath))
+        env.setdefault("HOME", os.environ.get("HOME", str(Path.home())))
+        env["PONOS_DATA"] = str(self.data)
+        command = definition.get("command")
+        if isinstance(command, str):
+            args = ["/bin/sh", "-c", command]
+        elif isinstance(command, list) and command:
+            args = [str(arg) for arg in command]
+        else:
+            raise TaskError(f"Cannot start the task: invalid command {command!r}")
+        try:
+            with open(self.log_path, "ab") as log:
+                # Running the server's commands is the agent's very purpose
+                process = subprocess.Popen(  # noqa: S603
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.data,
+                    # Its own session and process group, so that stopping the task ends
+                    # every process it started, and a Ctrl-C on the agent reaches none
+                    start_new_session=True,
+                )
+        except (OSError, ValueError, subprocess.SubprocessError) as e:
+            raise TaskError(f"Cannot start the command: {e}") from e
+        logger.info("Task %s started as process %d", self.task_id, process.pid)
+        return process
+
+    # While it runs
+
+    def watch(self):
+        """Wait for the process to end, uploading the log and handling stop requests.
+
+        Returns its exit code and whether the agent stopped it.
+        """
+        pid = self.process.pid
+        next_upload = time.monotonic() + self.config.log_upload_interval
+        stopped_at = None
+        while True:
+            # WNOWAIT leaves the process a zombie: its PID, and so its process group ID,
+            # cannot be reused until `reap()`, which makes `killpg` safe until then
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                break
+            now = time.monotonic()
+            if self.stop_requested.is_set() and stopped_at is None:
+                self.write_log("stopping the task's processes")
+                kill_group(pid, signal.SIGKILL if self.abandoned else signal.SIGTERM)
+                stopped_at = now
+            elif stopped_at is not None and now - stopped_at >= self.config.stop_grace:
+                kill_group(pid, signal.SIGKILL)
+            if now >= next_upload and not self.abandoned:
+                self.upload_log(final=False)
+                next_upload = time.monotonic() + self.config.log_upload_interval
+            self.wakeup.wait(TICK)
+            self.wakeup.clear()
+        # Whatever the command left running in the background ends with it
+        kill_group(pid, signal.SIGKILL)
+        return self.process.wait(), stopped_at is not None
+
+    def reap(self):
+        if self.process.returncode is None:
+            kill_group(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    # Log
+
+    def write_log(self, message):
+        """Add a line of the agent's own to the task's log."""
+        try:
+            with open(self.log_path, "a") as log:
+                log.write(f"{LOG_PREFIX} {message}\n")
+        except OSError as e:
+            logger.warning("Cannot write to the log of task %s: %s", self.task_id, e)
+
+    def set_log_url(self, definition):
+        self.log_url = definition.get("s3_logs_put_url")
+        self.log_url_time = time.monotonic()
+
+    def fresh_log_url(self, attempts=None):
+        """The signed URL of the log, read again from the definition at half its life."""
+        if self.log_url is None or (
+            time.monotonic() - self.log_url_time >= self.config.url_expiry / 2
+        ):
+            self.set_log_url(self.client.definition(self.task_id, attempts=attempts))
+        return self.log_url
+
+    def upload_log(self, final):
+        """Upload the whole log; while the task runs, a failure waits for the next upload."""
+        if not self.log_path.exists():
+            return
+        try:
+            for _ in range(URL_RENEWALS):
+                url = self.fresh_log_url(attempts=None if final else 1)
+                if not url:
+                    logger.warning("No log URL in the definition of task %s", self.task_id)
+                    return
+                try:
+                    self.client.upload(url, self.log_path, "text/plain", retry=final)
+                    return
+                except Refused as e:
+                    # Expired or revoked: the next round asks for a fresh one
+                    logger.warning("Log upload of task %s refused: %s", self.task_id, e)
+                    self.log_url = None
+        except Cancelled:
+            raise
+        except ApiError as e:
+            logger.warning("Could not upload the log of task %s: %s", self.task_id, e)
+
+    # End
+
+    def upload_artifacts(self):
+        """Make an artifact of every file below `current/`."""
+        current = self.data / "current"
+        count = 0
+        for directory, subdirectories, names in sorted(os.walk(current)):
+            for name in sorted(subdirectories):
+                if os.path.islink(os.path.join(directory, name)):
+                    self.write_log(f"skipping {name}: a link to a directory is not followed")
+            for name in sorted(names):
+                path = Path(directory) / name
+                if not path.is_file():
+                    self.write_log(f"skipping {path.relative_to(current)}: not a regular file")
+                    continue
+                self.upload_artifact(path, path.relative_to(current).as_posix())
+                count += 1
+        if count:
+            self.write_log(f"uploaded {count} artifacts")
+
+    def upload_artifact(self, path, relative):
+        content_type = guess_content_type(relative)
+        for _ in range(URL_RENEWALS):
+            size = path.stat().st_size
+            try:
+                answer = self.client.create_artifact(self.task_id, relative, content_type, size)
+            except Refused as e:
+                raise TaskError(f"Cannot create the artifact {relative}: {e}") from e
+            try:
+                self.client.upload(answer["s3_put_url"], path, content_type)
+                return
+            except Refused as e:
+                logger.warning("Upload of artifact %s refused, trying again: %s", relative, e)
+        raise TaskError(f"Cannot upload the artifact {relative}: the storage refused it")
+
+    def finish(self, state):
+        if self.abandoned:
+            return
+        self.upload_log(final=True)
+        self.report(state)
+
+    def report(self, state):
+        if self.abandoned:
+            return
+        if state in FINAL_STATES:
+            self.final_state = state
+        try:
+            self.client.update_state(self.task_id, state)
+        except Refused as e:
+            # The server already moved the task on (stopped by a user, given up on...)
+            logger.warning("Report of state %s for task %s dropped: %s", state, self.task_id, e)
+        else:
+            logger.info("Task %s is %s", self.task_id, state)
