@@ -5,6 +5,7 @@ Plain Django views rather than API views: they are called by agents and tasks wi
 URL instead of credentials, and are not part of the API schema.
 """
 
+import logging
 import mimetypes
 import re
 
@@ -13,9 +14,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ponos.storage import get_storage
-from ponos.storage.base import InvalidKeyError
+from ponos.storage.base import InvalidKeyError, StorageError
 from ponos.storage.local import LocalStorage, TruncatedUploadError, check_key
 from ponos.storage.signing import SignatureError
+
+logger = logging.getLogger(__name__)
 
 # A single byte range: "bytes=<first>-<last>", "bytes=<first>-" or "bytes=-<suffix length>"
 SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -47,9 +50,16 @@ def object_view(request, bucket, key):
         signed = storage.verify(request.method, bucket, key, request.GET)
     except SignatureError as e:
         return text_response(str(e), 403)
-    if request.method == "PUT":
-        return receive_object(request, storage, bucket, key, signed)
-    return serve_object(request, storage, bucket, key)
+    try:
+        if request.method == "PUT":
+            return receive_object(request, storage, bucket, key, signed)
+        return serve_object(request, storage, bucket, key)
+    except InvalidKeyError as e:
+        # A symbolic link inside the bucket leading out of it
+        return text_response(str(e), 400)
+    except StorageError:
+        logger.exception("Local storage failed on %s %s/%s", request.method, bucket, key)
+        return text_response("The storage failed to handle this request.", 500)
 
 
 def serve_object(request, storage, bucket, key):
