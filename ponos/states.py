@@ -1,0 +1,371 @@
+"""The task state machine (SPEC §5): the only code that writes `Task.state`,
+`Process.state` and `Process.finished`.
+
+Every public function runs in one transaction that locks the process row first, then the
+task rows. Two parents completing at once, a stop racing an agent's report, or two agents
+reporting on one process are therefore serialized on the process row, and always leave one
+consistent outcome: the child is scheduled once, the process summary matches its tasks.
+Rows are written with UPDATE statements through `_write`, the single writer of task states,
+which stamps `started` and `finished`.
+"""
+
+import enum
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from ponos.models import ACTIVE_STATES, FINAL_STATES, State, Task
+
+# The summary of a run whose tasks disagree: the first state present in this order.
+SUMMARY_ORDER = [
+    State.RUNNING,
+    State.FAILED,
+    State.ERROR,
+    State.CANCELLED,
+    State.STOPPING,
+    State.STOPPED,
+    State.PENDING,
+    State.UNSCHEDULED,
+    State.COMPLETED,
+]
+
+# What the agent holding a task may report, from each state.
+AGENT_TRANSITIONS = {
+    State.PENDING: {State.RUNNING, State.ERROR},
+    State.RUNNING: {State.COMPLETED, State.FAILED, State.ERROR},
+    # The agent's report wins over a pending stop when the task ended before it stopped.
+    State.STOPPING: {State.STOPPED, State.COMPLETED, State.FAILED, State.ERROR},
+}
+
+
+class Actor(enum.StrEnum):
+    AGENT = "agent"
+    USER = "user"
+    BACKEND = "backend"
+
+
+class TransitionError(ValidationError):
+    """A refused state change: a 400 naming the `state` field."""
+
+    def __init__(self, detail):
+        super().__init__({"state": [ErrorDetail(detail, code="invalid_transition")]})
+
+
+def process_model():
+    # ponos refers to the Process model only through the Task foreign key.
+    return Task._meta.get_field("process").related_model
+
+
+def summarize(states):
+    """The process state for the set of states of its last run's tasks (None if empty)."""
+    states = set(states)
+    if not states:
+        return None
+    if len(states) == 1:
+        return State(next(iter(states)))
+    return next(state for state in SUMMARY_ORDER if state in states)
+
+
+def lock_process(process_id):
+    return process_model().objects.select_for_update().get(pk=process_id)
+
+
+def _write(task_ids, state, now, **fields):
+    """The single writer of task states: one UPDATE for a set of locked tasks.
+
+    `started` is stamped on entering running; `finished` on entering a final state.
+    Returns the number of rows changed.
+    """
+    if not task_ids:
+        return 0
+    values = {"state": state, "updated": now, **fields}
+    if state == State.RUNNING:
+        values["started"] = now
+    if state in FINAL_STATES:
+        values["finished"] = now
+    return Task.objects.filter(pk__in=list(task_ids)).update(**values)
+
+
+def _refresh(process, now):
+    """Recompute the stored summary of a locked process from its last run's tasks.
+
+    A process that never had tasks stays unscheduled; one whose tasks were all cleaned up
+    keeps the state it had. `finished` is set when the last run stops being active and
+    cleared when it becomes active again.
+    """
+    if process.last_run is None:
+        return process
+    states = set(
+        Task.objects.filter(process_id=process.pk, run=process.last_run)
+        .values_list("state", flat=True)
+        .distinct()
+    )
+    summary = summarize(states)
+    if summary is None:
+        return process
+    active = bool(states & ACTIVE_STATES)
+    finished = None if active else (process.finished or now)
+    if summary != process.state or finished != process.finished:
+        process.state = summary
+        process.finished = finished
+        process.updated = now
+        process.save(update_fields=["state", "finished", "updated"])
+    return process
+
+
+def refresh_process(process_id, now=None):
+    """Lock a process and recompute its state, e.g. after a run was built."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _refresh(lock_process(process_id), now)
+
+
+def _schedule_children(process, task_ids, now):
+    """Turn pending the unscheduled children of `task_ids` whose parents all completed."""
+    through = Task.parents.through
+    children = set(
+        through.objects.filter(
+            to_task_id__in=list(task_ids), from_task__state=State.UNSCHEDULED
+        ).values_list("from_task_id", flat=True)
+    )
+    if not children:
+        return
+    waiting = set(
+        through.objects.filter(from_task_id__in=children)
+        .exclude(to_task__state=State.COMPLETED)
+        .values_list("from_task_id", flat=True)
+    )
+    _write(children - waiting, State.PENDING, now)
+
+
+def _run_edges(process_id, run):
+    """Parent → children adjacency of one run, in one query."""
+    children = defaultdict(list)
+    rows = Task.parents.through.objects.filter(
+        from_task__process_id=process_id, from_task__run=run
+    ).values_list("to_task_id", "from_task_id")
+    for parent_id, child_id in rows:
+        children[parent_id].append(child_id)
+    return children
+
+
+def descendants(process_id, run, task_id):
+    children = _run_edges(process_id, run)
+    seen, queue = set(), deque(children[task_id])
+    while queue:
+        current = queue.popleft()
+        if current not in seen:
+            seen.add(current)
+            queue.extend(children[current])
+    return seen
+
+
+def _locked_task(process, task_id):
+    return Task.objects.select_for_update().get(pk=task_id, process_id=process.pk)
+
+
+def _is_repeat(task, state):
+    """A report of the state the task is already in (a retried request) is a no-op.
+
+    A ttl stop lands as cancelled, so a repeated `stopped` report finds it cancelled.
+    """
+    if task.state == state:
+        return True
+    return state == State.STOPPED and task.state == State.CANCELLED and task.ttl_exceeded
+
+
+def report_state(task_id, state, *, agent, now=None):
+    """An agent's report on a task it holds (PartialUpdateTask by an agent)."""
+    now = now or timezone.now()
+    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        raise Task.DoesNotExist
+    with transaction.atomic():
+        process = lock_process(process_id)
+        task = _locked_task(process, task_id)
+        if task.agent_id != agent.pk:
+            # The task was requeued or errored after this agent stopped pinging.
+            raise TransitionError("This task is no longer held by this agent.")
+        if _is_repeat(task, state):
+            return task
+        allowed = AGENT_TRANSITIONS.get(task.state, set())
+        if state not in allowed:
+            raise TransitionError(_refusal(task.state, state, allowed))
+        if state == State.STOPPED and task.ttl_exceeded:
+            state = State.CANCELLED
+        _write([task.pk], state, now)
+        if state == State.COMPLETED:
+            _schedule_children(process, [task.pk], now)
+        _refresh(process, now)
+    task.refresh_from_db()
+    return task
+
+
+def user_set_state(task_id, state, now=None):
+    """A user with manage rights changes a task's state: only `stopping` may be sent.
+
+    Held pending and running tasks become stopping (their agent stops them); unscheduled and
+    unheld pending tasks become stopped at once. The task's unscheduled descendants become
+    stopped too, since they can no longer start.
+    """
+    now = now or timezone.now()
+    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        raise Task.DoesNotExist
+    with transaction.atomic():
+        process = lock_process(process_id)
+        task = _locked_task(process, task_id)
+        if state != State.STOPPING:
+            raise TransitionError(
+                f"Users can only set the state to stopping, not {state!r}; "
+                "agents report the other states."
+            )
+        if task.state in (State.STOPPING, State.STOPPED):
+            return task
+        if task.state == State.RUNNING or (task.state == State.PENDING and task.agent_id):
+            _write([task.pk], State.STOPPING, now)
+        elif task.state in (State.UNSCHEDULED, State.PENDING):
+            _write([task.pk], State.STOPPED, now)
+        else:
+            raise TransitionError(
+                f"A {task.state} task cannot be stopped: only unscheduled, pending and "
+                "running tasks can."
+            )
+        _stop_unscheduled(descendants(process.pk, task.run, task.pk), now)
+        _refresh(process, now)
+    task.refresh_from_db()
+    return task
+
+
+def _stop_unscheduled(task_ids, now):
+    ids = list(
+        Task.objects.select_for_update()
+        .filter(pk__in=list(task_ids), state=State.UNSCHEDULED)
+        .values_list("pk", flat=True)
+    )
+    _write(ids, State.STOPPED, now)
+
+
+def stop_process(process_id, now=None):
+    """Stop every active or unscheduled task of the process's last run (user action).
+
+    A process already stopping is a no-op; a process that is not active is refused.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        process = lock_process(process_id)
+        if process.state == State.STOPPING:
+            return process
+        run = Task.objects.select_for_update().filter(
+            process_id=process.pk,
+            run=process.last_run,
+            state__in=[State.UNSCHEDULED, State.PENDING, State.RUNNING],
+        )
+        rows = list(run.values_list("pk", "state", "agent_id"))
+        if not any(state in ACTIVE_STATES for _pk, state, _agent in rows):
+            raise TransitionError(
+                f"Only an active process can be stopped; this one is {process.state}."
+            )
+        stopping = [
+            pk
+            for pk, state, agent in rows
+            if state == State.RUNNING or (agent and state == State.PENDING)
+        ]
+        stopped = [pk for pk, _state, _agent in rows if pk not in set(stopping)]
+        _write(stopping, State.STOPPING, now)
+        _write(stopped, State.STOPPED, now)
+        return _refresh(process, now)
+
+
+def _release(tasks, now):
+    """The dead-agent rule for locked tasks: back to the queue, error, or stopped."""
+    for task in tasks:
+        if task.state == State.PENDING:
+            _write([task.pk], State.PENDING, now, agent=None, gpu=None)
+        elif task.state == State.RUNNING:
+            _write([task.pk], State.ERROR, now)
+        elif task.state == State.STOPPING:
+            _write([task.pk], State.CANCELLED if task.ttl_exceeded else State.STOPPED, now)
+
+
+def release_tasks(task_filter, now=None):
+    """Apply the dead-agent rule to the active tasks matching `task_filter` (a Q).
+
+    Tasks are handled process by process, each under the process lock; a task's agent is
+    checked again under the lock, so a task already handled by a concurrent call is skipped.
+    Returns the number of tasks released.
+    """
+    now = now or timezone.now()
+    candidates = defaultdict(list)
+    rows = Task.objects.filter(task_filter, state__in=ACTIVE_STATES, agent__isnull=False)
+    for pk, process_id, agent_id in rows.values_list("pk", "process_id", "agent_id"):
+        candidates[process_id].append((pk, agent_id))
+    released = 0
+    for process_id, pairs in candidates.items():
+        with transaction.atomic():
+            process = lock_process(process_id)
+            locked = Task.objects.select_for_update().filter(
+                pk__in=[pk for pk, _agent in pairs], state__in=ACTIVE_STATES
+            )
+            holders = dict(pairs)
+            tasks = [task for task in locked if task.agent_id == holders[task.pk]]
+            _release(tasks, now)
+            released += len(tasks)
+            _refresh(process, now)
+    return released
+
+
+def release_agent_tasks(agent, now=None):
+    """An agent registered again: whatever it held was lost with its previous life."""
+    return release_tasks(Q(agent_id=agent.pk), now)
+
+
+def release_dead_agents(now=None):
+    """Tasks held by agents silent for PONOS_AGENT_TIMEOUT: run at every poll and in cleanup."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
+    return release_tasks(Q(agent__last_ping__lt=cutoff) | Q(agent__last_ping__isnull=True), now)
+
+
+def stop_overruns(task_filter=None, now=None):
+    """Running tasks that outlived their ttl become stopping, to land as cancelled.
+
+    Returns the number of tasks stopped.
+    """
+    now = now or timezone.now()
+    candidates = Task.objects.filter(state=State.RUNNING, ttl__gt=0, started__isnull=False)
+    if task_filter is not None:
+        candidates = candidates.filter(task_filter)
+    overrun = [
+        (pk, process_id)
+        for pk, process_id, started, ttl in candidates.values_list(
+            "pk", "process_id", "started", "ttl"
+        )
+        if started + timedelta(seconds=ttl) < now
+    ]
+    for pk, process_id in overrun:
+        with transaction.atomic():
+            process = lock_process(process_id)
+            if _write_if(pk, State.RUNNING, State.STOPPING, now, ttl_exceeded=True):
+                _refresh(process, now)
+    return len(overrun)
+
+
+def _write_if(task_id, expected, state, now, **fields):
+    """Write a state only if the locked task is still in `expected`."""
+    task = Task.objects.select_for_update().filter(pk=task_id, state=expected).first()
+    if task is None:
+        return False
+    return _write([task.pk], state, now, **fields) == 1
+
+
+def _refusal(current, requested, allowed):
+    if allowed:
+        options = ", ".join(sorted(allowed))
+        return f"A {current} task can go to {options}, not {requested}."
+    return f"A {current} task cannot change state any more (asked: {requested})."
