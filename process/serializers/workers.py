@@ -40,6 +40,10 @@ class WorkerVersionSerializer(serializers.ModelSerializer):
 class WorkerVersionUpdateSerializer(WorkerVersionSerializer):
     """Only the state and configuration of a version change; its code never does."""
 
+    # Declared fields ignore Meta.read_only_fields: gpu_usage is declared on the parent
+    # serializer, so it must be redeclared read-only here.
+    gpu_usage = serializers.ChoiceField(choices=GPUUsage.choices, read_only=True)
+
     class Meta(WorkerVersionSerializer.Meta):
         read_only_fields = [
             "id",
