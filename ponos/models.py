@@ -177,6 +177,9 @@ class Task(models.Model):
     original_task = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="restarts"
     )
+    # The 1-based chunk of the process this task works on, when the process has chunks > 1
+    # (given to the task as ARKINDEX_TASK_CHUNK); slugs cannot tell it reliably once restarted.
+    chunk = models.PositiveSmallIntegerField(null=True, blank=True)
     token = models.CharField(max_length=64, unique=True, default=generate_token)
     expiry = models.DateTimeField(default=default_task_expiry)
     created = models.DateTimeField(auto_now_add=True)
