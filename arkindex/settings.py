@@ -69,6 +69,10 @@ PONOS_DEFAULT_ENV = env_json_object("PONOS_DEFAULT_ENV", {})
 # Values of throttled anonymous endpoints, per client address.
 ARKINDEX_LOGIN_RATE = env_str("ARKINDEX_LOGIN_RATE", "30/min")
 ARKINDEX_REGISTER_RATE = env_str("ARKINDEX_REGISTER_RATE", "60/min")
+# Reverse proxies in front of the app that append the client address to X-Forwarded-For.
+# 0 (no proxy): the throttles use the connection's address and ignore the header, which
+# any client can forge; behind one TLS proxy, set 1.
+ARKINDEX_NUM_PROXIES = env_int("ARKINDEX_NUM_PROXIES", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -160,6 +164,7 @@ REST_FRAMEWORK = {
         "login": ARKINDEX_LOGIN_RATE,
         "register": ARKINDEX_REGISTER_RATE,
     },
+    "NUM_PROXIES": ARKINDEX_NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

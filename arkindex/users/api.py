@@ -4,19 +4,16 @@ from rest_framework import generics, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
 from arkindex.api.permissions import DefaultPermission
+from arkindex.api.throttling import ClientAddressThrottle
 from arkindex.users.serializers import LoggedInUserSerializer, LoginSerializer, UserSerializer
 
 
-class LoginThrottle(AnonRateThrottle):
+class LoginThrottle(ClientAddressThrottle):
     """Per client address, authenticated or not: password guessing is throttled."""
 
     scope = "login"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class Login(generics.GenericAPIView):
