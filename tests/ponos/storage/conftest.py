@@ -3,6 +3,7 @@
 import pytest
 
 from tests.ponos.storage.fixtures import (  # noqa: F401 (fixtures are found by name)
+    local_app_storage,
     local_live_storage,
     local_storage,
     moto_server,

@@ -11,8 +11,10 @@ list this module in ``pytest_plugins`` of the root conftest.
   emptied before each test, buckets created;
 - ``local_storage``: a LocalStorage in a temporary directory, buckets created; its URLs
   point at ``http://testserver``, the host of Django's test client;
-- ``local_live_storage``: the storage of the Django settings switched to a local directory
-  served by pytest-django's ``live_server`` (signed URLs work with requests).
+- ``local_app_storage``: the application's storage (``get_storage()``) switched to a local
+  directory, its URLs served by Django's test client (``client.put(url, ...)``);
+- ``local_live_storage``: the same, served by pytest-django's ``live_server`` (signed URLs
+  work with requests).
 
 ``make_s3_storage(endpoint)`` builds an S3Storage with the test credentials and buckets.
 """
@@ -91,21 +93,35 @@ def local_storage(tmp_path):
     return storage
 
 
-@pytest.fixture
-def local_live_storage(request, settings, tmp_path):
-    """
-    The application's storage, set to a local directory served by the live test server.
-
-    pytest-django's ``live_server`` is requested here, on demand, so that tests using
-    other backends do not start it. The storage views need no database.
-    """
-    live_server = request.getfixturevalue("live_server")
+def use_local_storage(settings, root, public_url):
+    """Switch the application's storage to a local directory, and return it."""
     settings.ARKINDEX_STORAGE = "local"
-    settings.ARKINDEX_STORAGE_DIR = str(tmp_path / "storage")
-    settings.ARKINDEX_PUBLIC_URL = live_server.url
+    settings.ARKINDEX_STORAGE_DIR = str(root)
+    settings.ARKINDEX_PUBLIC_URL = public_url
     settings.PONOS_ARTIFACTS_BUCKET = ARTIFACTS_BUCKET
     settings.PONOS_LOGS_BUCKET = LOGS_BUCKET
     # Changing these settings dropped the cached storage: this one is built from them
     storage = get_storage()
     storage.ensure_buckets()
     return storage
+
+
+@pytest.fixture
+def local_app_storage(settings, tmp_path):
+    """
+    The application's storage, set to a local directory whose URLs Django's test client
+    serves (``client.get(url)``). The storage views need no database.
+    """
+    return use_local_storage(settings, tmp_path / "storage", "http://testserver")
+
+
+@pytest.fixture
+def local_live_storage(request, settings, tmp_path):
+    """
+    The application's storage, set to a local directory served by the live test server.
+
+    pytest-django's ``live_server`` is requested here, on demand, so that tests using
+    other backends do not start it.
+    """
+    live_server = request.getfixturevalue("live_server")
+    return use_local_storage(settings, tmp_path / "storage", live_server.url)
