@@ -20,9 +20,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 ARKINDEX_DEBUG = DEBUG = env_bool("ARKINDEX_DEBUG", False)
 # A missing key outside debug is reported by the system check arkindex.E001, which names
-# the variable; a throwaway key keeps debug mode usable without configuration.
+# the variable, and the WSGI application refuses to load. A throwaway key keeps debug mode
+# usable without configuration; outside debug there is no fallback (Django refuses to sign
+# anything with an empty key), since a published key lets anyone forge sessions.
 ARKINDEX_SECRET_KEY = env_str("ARKINDEX_SECRET_KEY")
-SECRET_KEY = ARKINDEX_SECRET_KEY or "insecure-development-key-only-for-debug-mode-000000"
+SECRET_KEY = ARKINDEX_SECRET_KEY or (
+    "insecure-development-key-only-for-debug-mode-000000" if ARKINDEX_DEBUG else ""
+)
 ARKINDEX_ALLOWED_HOSTS = ALLOWED_HOSTS = env_list(
     "ARKINDEX_ALLOWED_HOSTS", ["localhost", "127.0.0.1"]
 )
