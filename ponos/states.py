@@ -43,6 +43,10 @@ AGENT_TRANSITIONS = {
 }
 
 
+# States an agent can report: a repeat of one of them is a retried request.
+AGENT_REACHABLE = frozenset().union(*AGENT_TRANSITIONS.values())
+
+
 class Actor(enum.StrEnum):
     AGENT = "agent"
     USER = "user"
@@ -174,6 +178,8 @@ def _is_repeat(task, state):
 
     A ttl stop lands as cancelled, so a repeated `stopped` report finds it cancelled.
     """
+    if state not in AGENT_REACHABLE:
+        return False
     if task.state == state:
         return True
     return state == State.STOPPED and task.state == State.CANCELLED and task.ttl_exceeded

@@ -24,6 +24,14 @@ from tests.factories import (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    # Production hashing is slow on purpose; tests create many users.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _clear_throttles():
     # Throttle counters live in the local-memory cache: each test starts with none.
