@@ -6,6 +6,9 @@ silently replaced by a default.
 
 import json
 import os
+import re
+import uuid
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -76,8 +79,6 @@ def env_json_object(name, default=None, environ=None):
 
 
 def env_uuid(name, default=None, environ=None):
-    import uuid
-
     value = _raw(name, environ)
     if value is None:
         return default
@@ -100,3 +101,37 @@ def env_database(name, default, environ=None):
     except ValueError as e:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {e}.") from None
     return config
+
+
+def env_url(name, default=None, schemes=("http", "https"), environ=None):
+    """An absolute URL with one of `schemes` and a host (or a path, for unix sockets)."""
+    value = env_str(name, default, environ=environ)
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ImproperlyConfigured(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, "
+            f"got {value!r}."
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must name a host, got {value!r}.")
+    return value
+
+
+RATE_PATTERN = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name, default, environ=None):
+    """A throttle rate as Django REST framework reads it: `<requests>/<s|min|hour|day>`."""
+    value = env_str(name, default, environ=environ)
+    if not RATE_PATTERN.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 30/min (requests per s, min, hour or day), "
+            f"got {value!r}."
+        )
+    return value

@@ -5,6 +5,7 @@ Each variable named in the README is also exposed under the same name as a Djang
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from arkindex.env import (
     env_bool,
@@ -12,7 +13,9 @@ from arkindex.env import (
     env_int,
     env_json_object,
     env_list,
+    env_rate,
     env_str,
+    env_url,
     env_uuid,
 )
 
@@ -30,8 +33,8 @@ SECRET_KEY = ARKINDEX_SECRET_KEY or (
 ARKINDEX_ALLOWED_HOSTS = ALLOWED_HOSTS = env_list(
     "ARKINDEX_ALLOWED_HOSTS", ["localhost", "127.0.0.1"]
 )
-ARKINDEX_PUBLIC_URL = env_str("ARKINDEX_PUBLIC_URL", "http://localhost:8000").rstrip("/")
-ARKINDEX_REDIS_URL = env_str("ARKINDEX_REDIS_URL")
+ARKINDEX_PUBLIC_URL = env_url("ARKINDEX_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+ARKINDEX_REDIS_URL = env_url("ARKINDEX_REDIS_URL", schemes=("redis", "rediss", "unix"))
 ARKINDEX_MAX_BODY_SIZE = env_int("ARKINDEX_MAX_BODY_SIZE", 10 * 1024 * 1024, minimum=1)
 
 ARKINDEX_DATABASE_URL = env_str("ARKINDEX_DATABASE_URL", "sqlite:///var/arkindex.sqlite3")
@@ -52,7 +55,7 @@ ARKINDEX_STORAGE = env_str("ARKINDEX_STORAGE", "local")
 ARKINDEX_STORAGE_DIR = env_str("ARKINDEX_STORAGE_DIR", "var/storage")
 if not Path(ARKINDEX_STORAGE_DIR).is_absolute():
     ARKINDEX_STORAGE_DIR = str(BASE_DIR / ARKINDEX_STORAGE_DIR)
-ARKINDEX_S3_ENDPOINT = env_str("ARKINDEX_S3_ENDPOINT")
+ARKINDEX_S3_ENDPOINT = env_url("ARKINDEX_S3_ENDPOINT")
 ARKINDEX_S3_REGION = env_str("ARKINDEX_S3_REGION", "us-east-1")
 ARKINDEX_S3_ACCESS_KEY = env_str("ARKINDEX_S3_ACCESS_KEY")
 ARKINDEX_S3_SECRET_KEY = env_str("ARKINDEX_S3_SECRET_KEY")
@@ -71,8 +74,8 @@ PONOS_IMPORT_COMMAND = env_str("PONOS_IMPORT_COMMAND", "python3 -m process.impor
 PONOS_DEFAULT_ENV = env_json_object("PONOS_DEFAULT_ENV", {})
 
 # Values of throttled anonymous endpoints, per client address.
-ARKINDEX_LOGIN_RATE = env_str("ARKINDEX_LOGIN_RATE", "30/min")
-ARKINDEX_REGISTER_RATE = env_str("ARKINDEX_REGISTER_RATE", "60/min")
+ARKINDEX_LOGIN_RATE = env_rate("ARKINDEX_LOGIN_RATE", "30/min")
+ARKINDEX_REGISTER_RATE = env_rate("ARKINDEX_REGISTER_RATE", "60/min")
 # Reverse proxies in front of the app that append the client address to X-Forwarded-For.
 # 0 (no proxy): the throttles use the connection's address and ignore the header, which
 # any client can forge; behind one TLS proxy, set 1.
@@ -144,7 +147,8 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 SECURE_SSL_REDIRECT = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_NAME = "arkindex.csrf"
-CSRF_TRUSTED_ORIGINS = [ARKINDEX_PUBLIC_URL]
+# An origin is a scheme and a host: a path in the public URL would never match one.
+CSRF_TRUSTED_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(ARKINDEX_PUBLIC_URL))]
 # Large uploads never go through the API (signed storage URLs do), and DRF reads JSON
 # itself: BodySizeLimitMiddleware enforces ARKINDEX_MAX_BODY_SIZE on every request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ARKINDEX_MAX_BODY_SIZE
