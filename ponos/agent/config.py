@@ -49,6 +49,7 @@ POSITIVE = (
     "request_timeout",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TYPE_NAMES = {float: "number", int: "whole number", bool: "boolean", Path: "path"}
 
 
 def build_parser():
@@ -147,7 +148,7 @@ def coerce(name, value):
             return Path(str(value)).expanduser()
     except (TypeError, ValueError) as e:
         raise ConfigError(
-            f"Setting {name.replace('_', '-')} must be a {field_type.__name__}"
+            f"Setting {name.replace('_', '-')} must be a {TYPE_NAMES[field_type]}"
         ) from e
     if value is None or isinstance(value, (dict, list)):
         raise ConfigError(f"Setting {name.replace('_', '-')} must be a string")

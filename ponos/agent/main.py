@@ -175,7 +175,7 @@ class Agent:
         with self.lock:
             runners = [runner for runner in self.runners.values() if runner.is_alive()]
         for runner in runners:
-            runner.request_stop()
+            runner.request_stop(shutdown=True)
         deadline = time.monotonic() + self.config.stop_grace + SHUTDOWN_REPORT_TIME
         for runner in runners:
             runner.join(max(deadline - time.monotonic(), 0))

@@ -71,13 +71,20 @@ class TaskRunner(threading.Thread):
         self.stop_requested = threading.Event()
         self.wakeup = threading.Event()
         self.abandoned = False
+        self.shutting_down = False
         self.final_state = None
         self.log_url = None
         self.log_url_time = 0.0
         self.process = None
 
-    def request_stop(self):
-        """End the task and report it stopped."""
+    def request_stop(self, shutdown=False):
+        """End the task and report it stopped.
+
+        When the agent shuts down (`shutdown=True`) the server did not ask for it: a task that
+        has not started yet is left for the server to give to another agent, and a started
+        one is reported `stopped`, or `error` if the server refuses that.
+        """
+        self.shutting_down = self.shutting_down or shutdown
         if not self.stop_requested.is_set():
             logger.info("Stopping task %s", self.task_id)
         self.stop_requested.set()
@@ -126,6 +133,10 @@ class TaskRunner(threading.Thread):
         try:
             self.prepare(definition)
             if self.stop_requested.is_set():
+                if self.shutting_down:
+                    self.abandoned = True
+                    logger.info("Task %s had not started; leaving it", self.task_id)
+                    return
                 return self.finish("stopped")
             self.process = self.launch(definition)
         except TaskError as e:
@@ -143,8 +154,8 @@ class TaskRunner(threading.Thread):
         if self.abandoned:
             return
         if stopped:
-            self.write_log("stopped")
-            return self.finish("stopped")
+            self.write_log("stopped" + (" as the agent shuts down" if self.shutting_down else ""))
+            return self.finish("stopped", fallback="error" if self.shutting_down else None)
         self.write_log(f"exit code {exit_code}")
         state = "completed" if exit_code == 0 else "failed"
         try:
@@ -338,15 +349,17 @@ class TaskRunner(threading.Thread):
                 logger.warning("Upload of artifact %s refused, trying again: %s", relative, e)
         raise TaskError(f"Cannot upload the artifact {relative}: the storage refused it")
 
-    def finish(self, state):
+    def finish(self, state, fallback=None):
         if self.abandoned:
             return
         self.upload_log(final=True)
-        self.report(state)
+        if not self.report(state) and fallback:
+            self.report(fallback)
 
     def report(self, state):
+        """Report a state; False when the server refused it."""
         if self.abandoned:
-            return
+            return False
         if state in FINAL_STATES:
             self.final_state = state
         try:
@@ -354,5 +367,6 @@ class TaskRunner(threading.Thread):
         except Refused as e:
             # The server already moved the task on (stopped by a user, given up on...)
             logger.warning("Report of state %s for task %s dropped: %s", state, self.task_id, e)
-        else:
-            logger.info("Task %s is %s", self.task_id, state)
+            return False
+        logger.info("Task %s is %s", self.task_id, state)
+        return True

@@ -20,6 +20,9 @@ AGENT_TRANSITIONS = {
     "stopping": {"stopped", "completed", "failed", "error"},
 }
 
+# What becomes of the tasks an agent holds when it registers again
+REREGISTRATION = {"running": "error", "stopping": "stopped"}
+
 
 class FakeTask:
     def __init__(self, command, slug, parents, env, state, image):
@@ -56,6 +59,8 @@ class FakeApi:
         self.failures = 0
         # (task id, state) pairs to refuse with 400, whatever the state of the task
         self.refused_reports = set()
+        # [method, end of path, count]: answer 500 to that many matching requests
+        self.failing = []
         self.unauthorized = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.make_handler())
         self.server.daemon_threads = True
@@ -88,9 +93,20 @@ class FakeApi:
         with self.lock:
             task.state = state
 
+    def fail(self, method, path_end, times):
+        """Answer 500 to the next `times` requests of `method` on a path ending so."""
+        with self.lock:
+            self.failing.append([method, path_end, times])
+
     def revoke_token(self):
         with self.lock:
             self.token = None
+
+    def expire_urls(self):
+        """Make every signed URL handed out so far refuse uploads, as if it had expired."""
+        with self.lock:
+            last = next(self.signatures)
+            self.expired_signatures.update(str(number) for number in range(1, last + 1))
 
     def log_of(self, task):
         content, _ = self.storage.get(f"logs/{task.id}.log", (b"", None))
@@ -144,6 +160,11 @@ class FakeApi:
             # Like S3, which needs the length of an upload up front
             return self.answer(request, 411, {"detail": "length required"})
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        with self.lock:
+            for failure in self.failing:
+                if failure[0] == method and path.endswith(failure[1]) and failure[2] > 0:
+                    failure[2] -= 1
+                    return self.answer(request, 500, {"detail": "unavailable"})
         if path.startswith("/storage/"):
             return self.handle_storage(request, method, path[len("/storage/") :], query, body)
         with self.lock:
@@ -201,6 +222,10 @@ class FakeApi:
     def register(self, body):
         if body.get("farm") != self.farm or body.get("seed") != self.seed:
             return 403, {"type": "client_error", "errors": [{"detail": "wrong seed"}]}, None
+        if self.registrations:
+            # Registering again: the server gives up on what the agent held
+            for task in self.tasks.values():
+                task.state = REREGISTRATION.get(task.state, task.state)
         self.registrations.append(body)
         self.token = f"token-{next(self.tokens)}"
         return 201, {"id": self.agent_id, "token": self.token, "hostname": body["hostname"]}, None

@@ -1,0 +1,34 @@
+import os
+import signal
+import time
+
+
+def read_pid(path, timeout=10):
+    """The PID a task wrote to a file, once it has."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.02)
+    raise AssertionError(f"No PID in {path}")
+
+
+def is_alive(pid):
+    """Whether a process runs; a zombie waiting for its parent counts as dead."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def wait_until_dead(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return
+        time.sleep(0.02)
+    # Leave no stray process behind a failed test
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"Process {pid} is still alive")

@@ -1,0 +1,134 @@
+"""The agent survives an unavailable server, a revoked token and refused reports."""
+
+import pytest
+
+from ponos.agent.api import Refused
+from ponos.agent.main import Agent
+from tests.ponos.agent.helpers import read_pid, wait_until_dead
+
+
+def test_agent_retries_until_the_server_answers(fake_api, start_agent):
+    fake_api.failures = 6
+    task = fake_api.add_task("echo done")
+    start_agent()
+    fake_api.wait_for_state(task, "completed")
+
+    assert fake_api.failures == 0
+    assert len(fake_api.registrations) == 1
+    assert "done\n" in fake_api.log_of(task)
+
+
+def test_errors_while_a_task_runs_are_retried(fake_api, start_agent):
+    task = fake_api.add_task('echo x > "$PONOS_DATA/current/x.txt"')
+    fake_api.fail("GET", "/definition/", 2)
+    fake_api.fail("PATCH", f"/{task.id}/", 2)
+    fake_api.fail("POST", "/artifacts/", 2)
+    fake_api.fail("PUT", "/x.txt", 2)
+    fake_api.fail("PUT", ".log", 2)
+    start_agent()
+    fake_api.wait_for_state(task, "completed")
+
+    assert [failure[2] for failure in fake_api.failing] == [0, 0, 0, 0, 0]
+    assert fake_api.stored_artifact(task, "x.txt")[0] == b"x\n"
+    assert task.artifacts["x.txt"]["size"] == 2
+    assert task.reports == ["running", "completed"]
+    assert "[ponos-agent] exit code 0" in fake_api.log_of(task)
+
+
+def test_agent_with_a_wrong_seed_refuses_to_start(agent_config):
+    agent = Agent(agent_config(seed="not the seed"))
+
+    with pytest.raises(Refused, match="HTTP 403"):
+        agent.run()
+
+
+def test_agent_registers_again_when_its_token_is_refused(fake_api, start_agent):
+    start_agent()
+    fake_api.wait_for(lambda: len(fake_api.polls) >= 1, message="a poll")
+    fake_api.revoke_token()
+    fake_api.wait_for(lambda: len(fake_api.registrations) == 2, message="a new registration")
+    polls = len(fake_api.polls)
+    fake_api.wait_for(lambda: len(fake_api.polls) > polls + 2, message="polls with the new token")
+
+    assert fake_api.unauthorized == 1
+    assert len(fake_api.registrations) == 2
+
+
+def test_agent_registering_again_abandons_the_tasks_it_ran(fake_api, start_agent, tmp_path):
+    task = fake_api.add_task('echo $$ > "$OUT/shell.pid"; sleep 300', env={"OUT": str(tmp_path)})
+    start_agent()
+    fake_api.wait_for_state(task, "running")
+    shell = read_pid(tmp_path / "shell.pid")
+
+    fake_api.revoke_token()
+    fake_api.wait_for(lambda: len(fake_api.registrations) == 2, message="a new registration")
+
+    # The server put the task in error when the agent registered again: its process must go,
+    # and nothing is reported about it any more
+    wait_until_dead(shell)
+    assert task.state == "error"
+    assert task.reports == ["running"]
+
+
+def test_refused_report_is_dropped_and_a_task_is_never_started_twice(
+    fake_api, start_agent, tmp_path
+):
+    # The server refuses `running`: the task stays pending and is announced on every poll
+    task = fake_api.add_task('echo run >> "$OUT/runs"; sleep 0.5', env={"OUT": str(tmp_path)})
+    fake_api.refused_reports.add((task.id, "running"))
+    start_agent()
+    fake_api.wait_for(lambda: len(task.reports) == 2, message="two reports")
+    polls = len(fake_api.polls)
+    fake_api.set_state(task, "error")
+    fake_api.wait_for(lambda: len(fake_api.polls) > polls + 3, message="more polls")
+
+    assert task.reports == ["running", "completed"]
+    assert task.definition_reads == 1
+    assert (tmp_path / "runs").read_text() == "run\n"
+
+
+def test_log_is_uploaded_while_the_task_runs(fake_api, start_agent, tmp_path):
+    task = fake_api.add_task(
+        'echo started; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; echo ended',
+        env={"OUT": str(tmp_path)},
+    )
+    start_agent()
+    fake_api.wait_for(
+        lambda: task.state == "running" and "started\n" in fake_api.log_of(task),
+        message="a log upload while running",
+    )
+    assert "ended" not in fake_api.log_of(task)
+    (tmp_path / "go").touch()
+    fake_api.wait_for_state(task, "completed")
+
+    assert "ended\n" in fake_api.log_of(task)
+
+
+def test_log_url_is_renewed_before_it_expires(fake_api, start_agent, tmp_path):
+    task = fake_api.add_task(
+        'while [ ! -e "$OUT/go" ]; do sleep 0.05; done', env={"OUT": str(tmp_path)}
+    )
+    # URLs living 0.6 s are renewed every 0.3 s
+    start_agent(url_expiry=0.6)
+    fake_api.wait_for(lambda: task.definition_reads >= 4, message="definitions read again")
+    (tmp_path / "go").touch()
+    fake_api.wait_for_state(task, "completed")
+
+    signatures = {signature for _, signature in fake_api.log_uploads}
+    assert len(signatures) >= 4
+
+
+def test_log_url_refused_by_the_storage_is_replaced(fake_api, start_agent, tmp_path):
+    task = fake_api.add_task(
+        'while [ ! -e "$OUT/go" ]; do sleep 0.05; done', env={"OUT": str(tmp_path)}
+    )
+    start_agent()
+    fake_api.wait_for(lambda: fake_api.log_uploads, message="a first log upload")
+    assert task.definition_reads == 1
+    fake_api.expire_urls()
+    fake_api.wait_for(lambda: task.definition_reads == 2, message="a fresh definition")
+    (tmp_path / "go").touch()
+    fake_api.wait_for_state(task, "completed")
+
+    last_signature = int(fake_api.log_uploads[-1][1])
+    assert str(last_signature) not in fake_api.expired_signatures
