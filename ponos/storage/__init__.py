@@ -18,6 +18,7 @@ from ponos.storage.base import (
     artifact_key,
     log_key,
 )
+from ponos.storage.local import check_key
 
 __all__ = [
     "InvalidKeyError",
@@ -25,6 +26,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "artifact_key",
+    "check_key",
     "get_storage",
     "log_key",
     "reset_storage",
