@@ -2,6 +2,7 @@
 
 import collections
 import logging
+import re
 import shutil
 import signal
 import sys
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_REPORT_TIME = 30
 # How many ended tasks the agent remembers, to answer a late stop_task with their state
 ENDED_MEMORY = 1000
+# Task IDs name directories: nothing that could climb out of the data directory
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def is_uuid(name):
@@ -116,10 +119,12 @@ class Agent:
                 logger.error("Ignoring a malformed action: %r", action)
                 continue
             kind, task_id = action.get("action"), action.get("task_id")
-            if kind == "start_task" and task_id:
-                self.start_task(str(task_id))
-            elif kind == "stop_task" and task_id:
-                self.stop_task(str(task_id))
+            if not isinstance(task_id, str) or not TASK_ID.fullmatch(task_id):
+                logger.error("Ignoring an action on a malformed task ID: %r", action)
+            elif kind == "start_task":
+                self.start_task(task_id)
+            elif kind == "stop_task":
+                self.stop_task(task_id)
             else:
                 logger.error("Ignoring an unknown action: %r", action)
 
@@ -218,6 +223,9 @@ def main(argv=None):
         return 1
     except Refused as e:
         logger.error("%s; check --url, --farm and --seed", e)
+        return 1
+    except OSError as e:
+        logger.error("Cannot use the data directory %s: %s", config.data_dir, e)
         return 1
     logger.info("Agent stopped")
     return 0

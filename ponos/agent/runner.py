@@ -42,7 +42,7 @@ def safe_join(root, relative):
     """`root / relative` for a server-given relative path that must stay below `root`."""
     parts = PurePosixPath(relative).parts
     if not parts or relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise TaskError(f"Refusing the artifact path {relative!r}: it leaves its directory")
+        raise TaskError(f"Refusing the path {relative!r}: it leaves its directory")
     return root.joinpath(*parts)
 
 
@@ -182,7 +182,9 @@ class TaskRunner(threading.Thread):
                 raise TaskError(f"Cannot fetch the artifacts of parent {parent['id']}: {e}") from e
 
     def download_parent(self, parent_id, slug):
-        directory = self.data / parent_id
+        directory = safe_join(self.data, parent_id)
+        if directory.parent != self.data or parent_id == "current":
+            raise TaskError(f"Refusing the parent ID {parent_id!r}")
         directory.mkdir()
         artifacts = self.client.list_artifacts(parent_id)
         for artifact in artifacts:

@@ -62,6 +62,10 @@ class FakeApi:
         # [method, end of path, count]: answer 500 to that many matching requests
         self.failing = []
         self.unauthorized = 0
+        # Added to the answer of every poll
+        self.extra_actions = []
+        # Called with (task, state) on each report, before the answer
+        self.after_report = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.make_handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -232,7 +236,7 @@ class FakeApi:
 
     def actions(self, query):
         self.polls.append(query)
-        actions = []
+        actions = list(self.extra_actions)
         for task in self.tasks.values():
             if task.state == "pending":
                 actions.append({"action": "start_task", "task_id": task.id})
@@ -261,6 +265,8 @@ class FakeApi:
 
     def report(self, task, state):
         task.reports.append(state)
+        if self.after_report:
+            self.after_report(task, state)
         if (task.id, state) in self.refused_reports:
             return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
         if state != task.state and state not in AGENT_TRANSITIONS.get(task.state, ()):

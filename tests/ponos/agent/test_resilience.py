@@ -76,10 +76,16 @@ def test_refused_report_is_dropped_and_a_task_is_never_started_twice(
     # The server refuses `running`: the task stays pending and is announced on every poll
     task = fake_api.add_task('echo run >> "$OUT/runs"; sleep 0.5', env={"OUT": str(tmp_path)})
     fake_api.refused_reports.add((task.id, "running"))
+
+    def give_up_when_completed(task, state):
+        # Without this, the next poll would hand the still pending task out again
+        if state == "completed":
+            task.state = "error"
+
+    fake_api.after_report = give_up_when_completed
     start_agent()
     fake_api.wait_for(lambda: len(task.reports) == 2, message="two reports")
     polls = len(fake_api.polls)
-    fake_api.set_state(task, "error")
     fake_api.wait_for(lambda: len(fake_api.polls) > polls + 3, message="more polls")
 
     assert task.reports == ["running", "completed"]

@@ -186,3 +186,31 @@ def test_task_data_is_kept_on_request(fake_api, start_agent, tmp_path):
 
     assert (tmp_path / "data" / task.id / "current" / "x.txt").read_text() == "x\n"
     assert (tmp_path / "data" / "logs" / f"{task.id}.log").exists()
+
+
+def test_parent_artifact_path_climbing_out_of_the_data_dir_is_refused(
+    fake_api, start_agent, tmp_path
+):
+    parent = fake_api.add_task("true", slug="parent", state="completed")
+    fake_api.add_artifact(parent, "../../escaped.txt", b"data")
+    task = fake_api.add_task("true", parents=[parent])
+    start_agent()
+    fake_api.wait_for_state(task, "error")
+
+    assert "Refusing the path '../../escaped.txt'" in fake_api.log_of(task)
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_malformed_actions_are_ignored(fake_api, start_agent, tmp_path):
+    fake_api.extra_actions = [
+        {"action": "start_task", "task_id": "../outside"},
+        {"action": "start_task"},
+        {"action": "reboot", "task_id": "2f9d3f0e-2b7a-4d0b-a0a5-3f7e6c1d2b3a"},
+        "start_task",
+    ]
+    task = fake_api.add_task("echo fine")
+    start_agent()
+    fake_api.wait_for_state(task, "completed")
+
+    assert (tmp_path / "data").exists()
+    assert not (tmp_path / "outside").exists()
