@@ -166,7 +166,11 @@ class ApiClient:
         with self.register_lock:
             # Another thread may have registered again while this one waited for the lock
             if self.generation == generation:
-                logger.warning("The server refused the agent's token; registering again")
+                logger.warning(
+                    "The server refused the agent's token; registering again (this happens "
+                    "at every poll when another agent registers as %s in the same farm)",
+                    self.config.hostname,
+                )
                 self.register()
 
     def request(

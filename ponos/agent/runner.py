@@ -202,7 +202,8 @@ class TaskRunner(threading.Thread):
             self.write_log(f"no link named {slug!r} to the artifacts of parent {parent_id}")
         else:
             link.symlink_to(parent_id, target_is_directory=True)
-        self.write_log(f"fetched {len(artifacts)} artifacts of parent {slug} ({parent_id})")
+        plural = "s" if len(artifacts) != 1 else ""
+        self.write_log(f"fetched {len(artifacts)} artifact{plural} of parent {slug} ({parent_id})")
 
     def launch(self, definition):
         """Start the command in a process group of its own, writing to the log."""
@@ -334,7 +335,7 @@ class TaskRunner(threading.Thread):
                 self.upload_artifact(path, path.relative_to(current).as_posix())
                 count += 1
         if count:
-            self.write_log(f"uploaded {count} artifacts")
+            self.write_log(f"uploaded {count} artifact{'s' if count > 1 else ''}")
 
     def upload_artifact(self, path, relative):
         content_type = guess_content_type(relative)
