@@ -1,0 +1,368 @@
+"""
+Cleanup of expired processes (SPEC §8), run daily from cron by ``manage.py cleanup``.
+
+1. Expired processes (they have tasks, all past their expiry) that are not active lose every
+   expired task: its artifact objects, its log object, then its rows. Processes, their state
+   and `last_run`, and worker runs stay, so a cleaned-up process can still be retried.
+2. The orphan sweep deletes objects of the new layout whose task no longer exists and that
+   are older than an hour. Old-layout keys are counted, never swept.
+3. The dead-agent rule of `ponos.states` runs.
+
+Memory does not grow with the number of tasks: processes are read by pages (keyset on their
+id), their tasks by batches, artifacts by pages, and buckets are listed lazily. Objects go
+before rows: a task whose objects could not all be deleted keeps its rows, and the next run
+tries again (a missing object counts as deleted). Rows are deleted in short transactions, and
+no storage call is made inside one. Interrupting a run at any point leaves nothing that the
+next run cannot finish.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from ponos.models import ACTIVE_STATES, Artifact, Task
+from ponos.states import release_dead_agents
+from ponos.storage import Storage, StorageError, artifact_key, get_storage, log_key
+from ponos.storage_migration import Layout, classified_objects
+from process.models import Process
+
+# Expired processes read per query
+PROCESS_PAGE = 100
+# Tasks read per query, and whose rows are deleted per transaction
+TASK_BATCH = 500
+# Artifact rows read per query
+ARTIFACT_PAGE = 1000
+# Keys per delete_many call: the most one S3 DeleteObjects request takes. Keys of several
+# tasks, and of several processes, fill the same call, so that a cleanup sends one request
+# per thousand keys whatever the number of artifacts per task.
+DELETE_BATCH = 1000
+# An object younger than this may belong to a task whose row is not visible yet
+ORPHAN_MIN_AGE = timedelta(hours=1)
+PROGRESS_EVERY = 10_000
+# Failure messages kept for the output; further failures are only counted
+MAX_MESSAGES = 20
+
+
+def no_progress(message: str) -> None:
+    pass
+
+
+@dataclass
+class CleanupReport:
+    dry_run: bool = False
+    expired_processes: int = 0
+    skipped_active: int = 0
+    tasks: int = 0
+    artifacts: int = 0
+    logs: int = 0
+    orphans: int = 0
+    # Orphans younger than ORPHAN_MIN_AGE, left for a later run
+    recent_orphans: int = 0
+    old_layout: int = 0
+    released: int = 0
+    # Tasks kept because some of their objects could not be deleted
+    kept_tasks: int = 0
+    failures: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.failures > 0
+
+    def fail(self, message: str, count: int = 1) -> None:
+        self.failures += count
+        if len(self.messages) < MAX_MESSAGES:
+            self.messages.append(message)
+
+    def summary(self) -> str:
+        prefix = "Dry run, nothing changed." if self.dry_run else "Cleanup finished."
+        deleted = "Would delete" if self.dry_run else "Deleted"
+        released = "to release" if self.dry_run else "released"
+        return (
+            f"{prefix} Expired processes: {self.expired_processes}, skipped as active: "
+            f"{self.skipped_active}. {deleted}: {self.tasks} tasks, {self.artifacts} "
+            f"artifacts, {self.logs} logs, {self.orphans} orphaned objects "
+            f"({self.recent_orphans} younger than an hour kept). Old-layout keys: "
+            f"{self.old_layout}. Tasks of dead agents {released}: {self.released}. "
+            f"Tasks kept: {self.kept_tasks}. Failures: {self.failures}."
+        )
+
+
+def expired_processes(now):
+    """
+    (id, state) of every expired process, by pages in id order: a keyset on the primary key,
+    so each page is an index range scan and nothing is held between pages.
+    """
+    has_tasks = Exists(Task.objects.filter(process_id=OuterRef("pk")))
+    has_live_tasks = Exists(Task.objects.filter(process_id=OuterRef("pk"), expiry__gte=now))
+    expired = Process.objects.filter(has_tasks).exclude(has_live_tasks).order_by("pk")
+    last = None
+    while True:
+        page = expired if last is None else expired.filter(pk__gt=last)
+        rows = list(page.values_list("pk", "state")[:PROCESS_PAGE])
+        yield from rows
+        if len(rows) < PROCESS_PAGE:
+            return
+        last = rows[-1][0]
+
+
+def expired_task_batches(process_id, now):
+    """
+    Ids of the expired tasks of a process, by batches in id order.
+
+    Only tasks past their expiry: a retry or a restart racing the cleanup adds fresh tasks,
+    which stay. Active tasks stay too, should the stored process state lag behind them.
+    """
+    tasks = (
+        Task.objects.filter(process_id=process_id, expiry__lt=now)
+        .exclude(state__in=ACTIVE_STATES)
+        .order_by("pk")
+    )
+    last = None
+    while True:
+        page = tasks if last is None else tasks.filter(pk__gt=last)
+        batch = list(page.values_list("pk", flat=True)[:TASK_BATCH])
+        if batch:
+            yield batch
+        if len(batch) < TASK_BATCH:
+            return
+        last = batch[-1]
+
+
+def artifact_pages(task_ids):
+    """(task id, path) of the artifacts of some tasks, by pages."""
+    artifacts = Artifact.objects.filter(task_id__in=task_ids).order_by("pk")
+    last = None
+    while True:
+        page = artifacts if last is None else artifacts.filter(pk__gt=last)
+        rows = list(page.values_list("pk", "task_id", "path")[:ARTIFACT_PAGE])
+        if rows:
+            yield [(task_id, path) for _pk, task_id, path in rows]
+        if len(rows) < ARTIFACT_PAGE:
+            return
+        last = rows[-1][0]
+
+
+def delete_task_rows(task_ids) -> int:
+    """
+    Delete the rows of tasks whose objects are gone, in one short transaction; returns the
+    number of tasks deleted.
+
+    Raw DELETEs bounded by the batch: Task.delete() would collect the whole cascade in memory.
+    Everything pointing at a task is handled here, as its on_delete says: parent links and
+    artifacts go, `original_task` of restarts is cleared (SET_NULL).
+    """
+    parents = Task.parents.through
+    links = Q(from_task_id__in=task_ids) | Q(to_task_id__in=task_ids)
+    with transaction.atomic():
+        parents.objects.filter(links)._raw_delete(parents.objects.db)
+        Artifact.objects.filter(task_id__in=task_ids)._raw_delete(Artifact.objects.db)
+        Task.objects.filter(original_task_id__in=task_ids).exclude(pk__in=task_ids).update(
+            original_task=None
+        )
+        return Task.objects.filter(pk__in=task_ids)._raw_delete(Task.objects.db)
+
+
+class ExpiredTaskPurger:
+    """
+    Deletes the objects of expired tasks in full delete_many calls, then their rows.
+
+    Keys of each bucket wait in a buffer, each with the task it belongs to, until the buffer
+    holds a whole call. A task is *sealed* once all its keys entered the buffers; it is done
+    when it is sealed and none of its keys waits any more. Done tasks whose keys were all
+    deleted have their rows deleted by batches; the others keep them. Only the keys of two
+    buffers and one batch of tasks are ever held.
+    """
+
+    def __init__(self, storage: Storage, report: CleanupReport, dry_run: bool, progress):
+        self.storage = storage
+        self.report = report
+        self.dry_run = dry_run
+        self.progress = progress
+        self.buffers = {bucket: [] for bucket in storage.buckets}
+        # Keys of each task waiting in the buffers
+        self.waiting = Counter()
+        self.sealed = set()
+        # Tasks with a key that could not be deleted, until they are done
+        self.failed = set()
+        # Done tasks whose rows can go
+        self.ready = []
+
+    def add_tasks(self, task_ids) -> None:
+        """Queue the log and artifact keys of a batch of tasks of one process."""
+        for task_id in task_ids:
+            self.add_key(self.storage.logs_bucket, log_key(task_id), task_id)
+        for page in artifact_pages(task_ids):
+            for task_id, path in page:
+                self.add_key(self.storage.artifacts_bucket, artifact_key(task_id, path), task_id)
+        for task_id in task_ids:
+            if self.waiting[task_id]:
+                self.sealed.add(task_id)
+            else:
+                self.done(task_id)
+
+    def add_key(self, bucket: str, key: str, task_id) -> None:
+        self.buffers[bucket].append((key, task_id))
+        self.waiting[task_id] += 1
+        if len(self.buffers[bucket]) >= DELETE_BATCH:
+            self.flush_bucket(bucket)
+
+    def flush_bucket(self, bucket: str) -> None:
+        """One delete_many call for the keys waiting in a bucket's buffer."""
+        entries = self.buffers[bucket]
+        if not entries:
+            return
+        keys = [key for key, _task_id in entries]
+        # A StorageError leaves these tasks waiting forever in this run: they keep their rows
+        failed = set() if self.dry_run else set(self.storage.delete_many(bucket, keys))
+        self.buffers[bucket] = []
+        deleted = len(keys) - len(failed)
+        if bucket == self.storage.logs_bucket:
+            self.report.logs += deleted
+        else:
+            self.report.artifacts += deleted
+        if failed:
+            self.report.fail(
+                f"{len(failed)} objects could not be deleted from {bucket} "
+                f"(first: {sorted(failed)[0]}); their tasks are kept for the next run.",
+                count=len(failed),
+            )
+        for key, task_id in entries:
+            if key in failed:
+                self.failed.add(task_id)
+            self.waiting[task_id] -= 1
+            if not self.waiting[task_id]:
+                del self.waiting[task_id]
+                if task_id in self.sealed:
+                    self.sealed.discard(task_id)
+                    self.done(task_id)
+
+    def done(self, task_id) -> None:
+        if task_id in self.failed:
+            self.failed.discard(task_id)
+            self.report.kept_tasks += 1
+            return
+        self.ready.append(task_id)
+        if len(self.ready) >= TASK_BATCH:
+            self.delete_ready_rows()
+
+    def delete_ready_rows(self) -> None:
+        if not self.ready:
+            return
+        before = self.report.tasks
+        if self.dry_run:
+            self.report.tasks += len(self.ready)
+        else:
+            self.report.tasks += delete_task_rows(self.ready)
+        self.ready = []
+        if before // PROGRESS_EVERY != self.report.tasks // PROGRESS_EVERY:
+            self.progress(f"{self.report.tasks} expired tasks deleted so far…")
+
+    def finish(self) -> None:
+        """Send the keys still waiting, and delete the rows of the tasks that are done."""
+        for bucket in self.buffers:
+            self.flush_bucket(bucket)
+        self.delete_ready_rows()
+
+    def abandon(self) -> None:
+        """After a storage error: delete what is safe to delete, keep every other task."""
+        self.delete_ready_rows()
+        self.report.kept_tasks += len(set(self.waiting) | self.sealed)
+
+
+def purge_expired_processes(storage, now, report, dry_run, progress) -> None:
+    purger = ExpiredTaskPurger(storage, report, dry_run, progress)
+    try:
+        for process_id, state in expired_processes(now):
+            if state in ACTIVE_STATES:
+                # Its agents may still upload logs and artifacts: leave it for a later run
+                report.skipped_active += 1
+                progress(f"Process {process_id} expired but is {state}: skipped.")
+                continue
+            report.expired_processes += 1
+            for batch in expired_task_batches(process_id, now):
+                purger.add_tasks(batch)
+        purger.finish()
+    except StorageError as e:
+        report.fail(f"Stopped deleting expired tasks on a storage error: {e}")
+        purger.abandon()
+
+
+def delete_orphans(storage, bucket, keys, report, dry_run) -> None:
+    if not keys:
+        return
+    failed = [] if dry_run else storage.delete_many(bucket, keys)
+    report.orphans += len(keys) - len(failed)
+    if failed:
+        report.fail(
+            f"{len(failed)} orphaned objects could not be deleted from {bucket} "
+            f"(first: {failed[0]}).",
+            count=len(failed),
+        )
+
+
+def sweep_orphans(storage, now, report, dry_run, progress) -> None:
+    """
+    Delete new-layout objects whose task no longer exists and older than ORPHAN_MIN_AGE.
+
+    Old-layout keys are counted and never swept: they are the objects of existing tasks until
+    `migrate_ponos_storage` renames them. An artifact key ``<uuid>/<uuid>/<path>`` whose first
+    segment is not a task could be either an old key or the orphan of a task whose path began
+    with a UUID folder; it is never swept (see `ponos.storage_migration`).
+    """
+    cutoff = now - ORPHAN_MIN_AGE
+    for bucket in storage.buckets:
+        progress(f"Sweeping orphaned objects of {bucket}…")
+        doomed = []
+        try:
+            for item in classified_objects(storage, bucket):
+                if item.layout == Layout.OLD:
+                    report.old_layout += 1
+                elif item.layout == Layout.NEW and not item.task_exists:
+                    if item.info.last_modified < cutoff:
+                        doomed.append(item.key)
+                    else:
+                        report.recent_orphans += 1
+                if len(doomed) >= DELETE_BATCH:
+                    delete_orphans(storage, bucket, doomed, report, dry_run)
+                    doomed = []
+            delete_orphans(storage, bucket, doomed, report, dry_run)
+        except StorageError as e:
+            report.fail(f"Stopped sweeping {bucket} on a storage error: {e}")
+
+
+def count_dead_agent_tasks(now) -> int:
+    """What `release_dead_agents(now)` would release, for a dry run that changes nothing."""
+    cutoff = now - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
+    return (
+        Task.objects.filter(state__in=ACTIVE_STATES, agent__isnull=False)
+        .filter(Q(agent__last_ping__lt=cutoff) | Q(agent__last_ping__isnull=True))
+        .count()
+    )
+
+
+def cleanup(
+    *,
+    storage: Storage | None = None,
+    now=None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = no_progress,
+) -> CleanupReport:
+    """Run the three phases; failures are reported, never raised, so that every phase runs."""
+    now = now or timezone.now()
+    storage = storage or get_storage()
+    report = CleanupReport(dry_run=dry_run)
+    progress("Deleting the tasks of expired processes…")
+    purge_expired_processes(storage, now, report, dry_run, progress)
+    sweep_orphans(storage, now, report, dry_run, progress)
+    if dry_run:
+        report.released = count_dead_agent_tasks(now)
+    else:
+        report.released = release_dead_agents(now)
+    return report
