@@ -1,0 +1,50 @@
+"""Timing and query counting.
+
+Latency is measured over HTTP against gunicorn; queries are counted in-process, through
+Django's test client, so that counting never slows the timed requests down.
+"""
+
+import statistics
+import time
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+
+def median_ms(action, runs, warmup=1):
+    """Median wall time of `action()` in milliseconds, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), samples
+
+
+def client(header):
+    """A DRF test client sending this Authorization header."""
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=header)
+    return api
+
+
+def count_queries(call, expected_status=200):
+    """(number of queries, the SQL run, response) of one in-process request."""
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    if response.status_code != expected_status:
+        raise RuntimeError(
+            f"Expected {expected_status}, got {response.status_code}: {response.content[:500]!r}"
+        )
+    return len(captured.captured_queries), [q["sql"] for q in captured.captured_queries], response
+
+
+def http_get(session, url, expected_status=200):
+    """GET, reading the whole body; fails loudly on an unexpected status."""
+    response = session.get(url, timeout=120)
+    if response.status_code != expected_status:
+        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:500]}")
+    return response
