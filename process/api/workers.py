@@ -27,12 +27,19 @@ class WorkerVersionList(generics.ListCreateAPIView):
     queryset = WorkerVersion.objects.none()
 
     def get_worker(self):
-        return get_object_or_404(Worker, pk=self.kwargs["id"])
+        if not hasattr(self, "_worker"):
+            self._worker = get_object_or_404(Worker, pk=self.kwargs["id"])
+        return self._worker
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
         return WorkerVersion.objects.filter(worker=self.get_worker()).order_by("-version")
+
+    def create(self, request, *args, **kwargs):
+        # An unknown worker is a 404 whatever the body: look it up before validating.
+        self.get_worker()
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         worker = self.get_worker()

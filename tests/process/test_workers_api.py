@@ -227,6 +227,25 @@ class TestCreateWorkerVersion:
         response = client_for(superuser).post(url, VERSION_BODY, format="json")
         assert_error(response, 404, code="not_found")
 
+    def test_an_unknown_worker_is_a_404_even_with_an_invalid_body(self, superuser):
+        url = f"/api/v1/workers/{uuid.uuid4()}/versions/"
+        response = client_for(superuser).post(url, {"gpu_usage": "always"}, format="json")
+        assert_error(response, 404, code="not_found")
+
+    def test_the_query_count(self, superuser, worker, django_assert_num_queries):
+        WorkerVersionFactory(worker=worker, version=1)
+        client = client_for(superuser)
+        # 1. the token with its user
+        # 2. the worker
+        # 3. savepoint (the test's transaction holds the request's atomic block)
+        # 4. lock of the worker row
+        # 5. the highest version
+        # 6. insert of the version
+        # 7. release of the savepoint
+        with django_assert_num_queries(7):
+            response = client.post(versions_url(worker), VERSION_BODY, format="json")
+        assert response.json()["version"] == 2
+
     @pytest.mark.parametrize(
         ("changes", "attr", "code"),
         [
