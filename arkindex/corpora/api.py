@@ -1,8 +1,9 @@
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from rest_framework import generics
 from rest_framework.exceptions import PermissionDenied
 
+from arkindex.api.errors import validation_error
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.corpora.serializers import CorpusMembershipSerializer, CorpusSerializer
 from arkindex.rights import corpus_level, readable_corpora
@@ -67,4 +68,10 @@ class CorpusMembershipList(generics.ListCreateAPIView):
         return context
 
     def perform_create(self, serializer):
-        serializer.save(corpus=self.get_corpus())
+        try:
+            with transaction.atomic():
+                serializer.save(corpus=self.get_corpus())
+        except IntegrityError:
+            # A concurrent request added the same member after our validation.
+            user = serializer.validated_data["user"]
+            raise validation_error("user", f"{user.email} is already a member of this corpus.")

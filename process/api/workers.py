@@ -1,6 +1,8 @@
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from rest_framework import generics
 
+from arkindex.api.errors import validation_error
 from arkindex.api.permissions import IsSuperuserOrReadOnly
 from process.models import Worker, WorkerVersion
 from process.serializers.workers import (
@@ -18,6 +20,14 @@ class WorkerList(generics.ListCreateAPIView):
     serializer_class = WorkerSerializer
     permission_classes = [IsSuperuserOrReadOnly]
     queryset = Worker.objects.order_by("slug")
+
+    def perform_create(self, serializer):
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            # A concurrent request took the slug after our validation.
+            raise validation_error("slug", "A worker with this slug already exists.", "unique")
 
 
 class WorkerVersionList(generics.ListCreateAPIView):

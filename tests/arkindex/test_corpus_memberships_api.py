@@ -3,6 +3,7 @@ import uuid
 import pytest
 
 from arkindex.corpora.models import CorpusMembership, Level
+from arkindex.corpora.serializers import CorpusMembershipSerializer
 from tests.arkindex.assertions import assert_error, assert_unauthorized
 from tests.conftest import agent_client, client_for, task_client
 from tests.factories import CorpusFactory, CorpusMembershipFactory, UserFactory
@@ -121,6 +122,18 @@ class TestCreateCorpusMembership:
         assert errors[0]["detail"] == "gina@example.com is already a member of this corpus."
         gina = CorpusMembership.objects.get(corpus=corpus, user__email="gina@example.com")
         assert gina.level == Level.GUEST
+
+    def test_a_member_added_concurrently_is_a_400_not_a_500(
+        self, corpus_admin, corpus, monkeypatch
+    ):
+        # The race: another request inserts the membership between validation and insert.
+        monkeypatch.setattr(CorpusMembershipSerializer, "validate_user", lambda self, user: user)
+        response = client_for(corpus_admin).post(
+            memberships_url(corpus), {"user": "gina@example.com", "level": 50}, format="json"
+        )
+        errors = assert_error(response, 400, attr=["user"])
+        assert errors[0]["detail"] == "gina@example.com is already a member of this corpus."
+        assert CorpusMembership.objects.filter(corpus=corpus).count() == 3
 
     @pytest.mark.parametrize("level", [0, 20, 101, "admin", None])
     def test_a_level_outside_10_50_100_is_a_400(self, corpus_admin, corpus, outsider, level):

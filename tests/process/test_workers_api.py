@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from rest_framework.validators import UniqueValidator
 
 from process.models import Worker, WorkerVersion
 from tests.arkindex.assertions import assert_error, assert_unauthorized
@@ -99,6 +100,14 @@ class TestCreateWorker:
         body = {"name": "Another", "slug": "recognizer", "type": "recognizer"}
         response = client_for(superuser).post(WORKERS, body, format="json")
         assert_error(response, 400, code="unique", attr=["slug"])
+
+    def test_a_slug_taken_concurrently_is_a_400_not_a_500(self, superuser, worker, monkeypatch):
+        # The race: another request inserts the slug between validation and insert.
+        monkeypatch.setattr(UniqueValidator, "__call__", lambda self, value, field: None)
+        body = {"name": "Another", "slug": "recognizer", "type": "recognizer"}
+        response = client_for(superuser).post(WORKERS, body, format="json")
+        assert_error(response, 400, code="unique", attr=["slug"])
+        assert Worker.objects.count() == 1
 
     @pytest.mark.parametrize(
         ("body", "attr", "code"),
