@@ -147,6 +147,8 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 SECURE_SSL_REDIRECT = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_NAME = "arkindex.csrf"
+# Behind an HTTPS public URL, the session and CSRF cookies never travel over plain HTTP.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = urlsplit(ARKINDEX_PUBLIC_URL).scheme == "https"
 # An origin is a scheme and a host: a path in the public URL would never match one.
 CSRF_TRUSTED_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(ARKINDEX_PUBLIC_URL))]
 # Large uploads never go through the API (signed storage URLs do), and DRF reads JSON

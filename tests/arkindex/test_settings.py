@@ -159,10 +159,13 @@ def test_a_bad_database_url_names_its_variable(value):
     refused(env_database, value, "sqlite:///x")
 
 
-def start_django(**variables):
-    """Load the settings in a fresh interpreter with these variables; (exit code, stderr)."""
+def start_django(code="print('started')", **variables):
+    """Set Django up in a fresh interpreter with these variables, then run `code`.
+
+    Returns the exit code and the output (stdout and stderr).
+    """
     environ = {**os.environ, **variables}
-    code = "import django; django.setup(); print('started')"
+    code = "import django; django.setup()\nfrom django.conf import settings\n" + code
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -201,8 +204,19 @@ def test_the_wsgi_application_refuses_to_load_without_a_secret_key_outside_debug
     assert "ARKINDEX_SECRET_KEY is not set" in result.stderr
 
 
+def test_an_https_public_url_makes_cookies_secure_and_trusts_its_origin():
+    code = "print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
+    code += "settings.CSRF_TRUSTED_ORIGINS)"
+    status, output = start_django(code, ARKINDEX_PUBLIC_URL="https://ark.example.com/sub/")
+    assert status == 0, output
+    assert output.strip() == "True True ['https://ark.example.com']"
+
+
 def test_safe_defaults(settings):
     assert settings.TIME_ZONE == "UTC"
     assert settings.SECURE_SSL_REDIRECT is False
     assert settings.CSRF_COOKIE_NAME == "arkindex.csrf"
     assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0
+    # The test environment's public URL is plain HTTP, like `make run`'s.
+    assert settings.SESSION_COOKIE_SECURE is False
+    assert settings.CSRF_COOKIE_SECURE is False
