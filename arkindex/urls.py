@@ -20,5 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+# Errors raised outside DRF views answer in the API's error format too.
+handler400 = "arkindex.api.errors.handler400"
+handler403 = "arkindex.api.errors.handler403"
 handler404 = "arkindex.api.errors.handler404"
 handler500 = "arkindex.api.errors.handler500"

@@ -4,6 +4,7 @@ drf-standardized-errors does the exception handling; our formatter writes `attr`
 a list of field names and indexes, the shape the Arkindex client decodes into typed errors.
 """
 
+from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import exception_handler as standardized_handler
@@ -54,6 +55,19 @@ def json_error(status, code, detail):
 def validation_error(attr, detail, code="invalid"):
     """A 400 naming one field, e.g. validation_error("state", "...")."""
     return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
+
+
+def handler400(request, exception=None):
+    """Django's own 400s, raised before any view (an unknown Host header, ...)."""
+    if isinstance(exception, DisallowedHost):
+        return json_error(
+            400, "invalid_host", "The Host header is not one of ARKINDEX_ALLOWED_HOSTS."
+        )
+    return json_error(400, "bad_request", "Bad request.")
+
+
+def handler403(request, exception=None):
+    return json_error(403, "permission_denied", "You do not have permission to do this.")
 
 
 def handler404(request, exception=None):

@@ -135,3 +135,20 @@ def test_an_unexpected_exception_outside_the_api_is_a_500_in_the_error_format(mo
     client = APIClient()
     client.raise_request_exception = False
     assert_error(client.get("/health/"), 500, code="error")
+
+
+def test_an_unknown_host_is_a_400_in_the_error_format(api):
+    response = api.get("/api/v1/user/", HTTP_HOST="evil.example.com")
+    errors = assert_error(response, 400, code="invalid_host")
+    assert "ARKINDEX_ALLOWED_HOSTS" in errors[0]["detail"]
+    assert "evil.example.com" not in response.content.decode()
+
+
+def test_a_permission_denied_outside_the_api_is_a_403_in_the_error_format(monkeypatch):
+    from django.core.exceptions import PermissionDenied
+
+    def forbidden(self):
+        raise PermissionDenied
+
+    monkeypatch.setattr("arkindex.health.connection", type("Denied", (), {"cursor": forbidden})())
+    assert_error(APIClient().get("/health/"), 403, code="permission_denied")
