@@ -14,8 +14,7 @@ class UserManager(BaseUserManager):
         return user
 
     def create_superuser(self, email, password=None, **extra):
-        extra.setdefault("is_admin", True)
-        extra.setdefault("is_superuser", True)
+        extra.setdefault("is_admin", extra.pop("is_superuser", True))
         return self.create_user(email, password, **extra)
 
 
@@ -49,7 +48,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.is_admin
 
     def save(self, *args, **kwargs):
-        # One flag for both notions: an API admin is a Django superuser and vice versa.
-        self.is_superuser = self.is_superuser or self.is_admin
-        self.is_admin = self.is_superuser
+        # One flag for both notions: `is_admin`, the one the API and the admin pages show.
+        # Django's is_superuser follows it, so unticking is_admin demotes the user.
+        self.is_superuser = self.is_admin
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "is_admin" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "is_superuser"}
         super().save(*args, **kwargs)
