@@ -32,6 +32,10 @@ class GPUInline(admin.TabularInline):
     extra = 0
     readonly_fields = ["gpu_id", "name", "index", "ram_total"]
 
+    def has_add_permission(self, request, obj=None):
+        # Agents declare their GPUs when they register.
+        return False
+
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
@@ -43,6 +47,11 @@ class AgentAdmin(admin.ModelAdmin):
     readonly_fields = ["cpu_load", "ram_load", "last_ping"]
     inlines = [GPUInline]
     actions = ["disable", "enable"]
+
+    def has_add_permission(self, request):
+        # Agents register themselves with the farm seed (CreateAgent), which issues their
+        # token; an agent added here would have none.
+        return False
 
     @admin.action(description="Disable: the agent gets no new task")
     def disable(self, request, queryset):
@@ -58,6 +67,9 @@ class ArtifactInline(admin.TabularInline):
     extra = 0
     readonly_fields = ["path", "size", "content_type", "created"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
@@ -68,6 +80,10 @@ class TaskAdmin(admin.ModelAdmin):
     exclude = ["token", "parents"]
     readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
     inlines = [ArtifactInline]
+
+    def has_add_permission(self, request):
+        # Tasks come from the run builder and CreateTask, with a process and a token.
+        return False
 
 
 @admin.register(Artifact)

@@ -26,6 +26,10 @@ class WorkerVersionInline(admin.TabularInline):
     extra = 0
     readonly_fields = ["version"]
 
+    def has_add_permission(self, request, obj=None):
+        # Versions are numbered by CreateWorkerVersion, under a lock of the worker.
+        return False
+
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
@@ -39,6 +43,10 @@ class WorkerVersionAdmin(admin.ModelAdmin):
     list_display = ["worker", "version", "docker_image", "gpu_usage", "state"]
     list_filter = ["state", "gpu_usage"]
     readonly_fields = ["version"]
+
+    def has_add_permission(self, request):
+        # Versions are numbered by CreateWorkerVersion, under a lock of the worker.
+        return False
 
 
 @admin.register(WorkerRun)
