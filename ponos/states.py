@@ -106,6 +106,8 @@ def _refresh(process, now):
         return process
     states = set(
         Task.objects.filter(process_id=process.pk, run=process.last_run)
+        # No ordering: the model's default ordering would add columns to the DISTINCT.
+        .order_by()
         .values_list("state", flat=True)
         .distinct()
     )
@@ -270,7 +272,7 @@ def stop_process(process_id, now=None):
         run = Task.objects.select_for_update().filter(
             process_id=process.pk,
             run=process.last_run,
-            state__in=[State.UNSCHEDULED, State.PENDING, State.RUNNING],
+            state__in=[State.UNSCHEDULED, State.PENDING, State.RUNNING, State.STOPPING],
         )
         rows = list(run.values_list("pk", "state", "agent_id"))
         if not any(state in ACTIVE_STATES for _pk, state, _agent in rows):
@@ -282,7 +284,14 @@ def stop_process(process_id, now=None):
             for pk, state, agent in rows
             if state == State.RUNNING or (agent and state == State.PENDING)
         ]
-        stopped = [pk for pk, _state, _agent in rows if pk not in set(stopping)]
+        held = set(stopping)
+        # Tasks already stopping stay so: a process whose summary reads e.g. failed may
+        # still be stopping, and stopping it again changes nothing.
+        stopped = [
+            pk
+            for pk, state, _agent in rows
+            if state in (State.UNSCHEDULED, State.PENDING) and pk not in held
+        ]
         _write(stopping, State.STOPPING, now)
         _write(stopped, State.STOPPED, now)
         return _refresh(process, now)

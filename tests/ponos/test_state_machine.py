@@ -244,6 +244,17 @@ class TestUserStops:
         # Stopping again is a no-op.
         assert states.stop_process(process.pk).state == State.STOPPING
 
+    def test_stopping_again_a_process_whose_summary_reads_failed_is_a_no_op(self, process, agent):
+        tasks = make_run(process, running=State.RUNNING, broken=State.FAILED)
+        Task.objects.filter(pk=tasks["running"].pk).update(agent=agent)
+        states.refresh_process(process.pk)
+        first = states.stop_process(process.pk)
+        # The failed task outranks the stopping one in the summary.
+        assert first.state == State.FAILED
+        again = states.stop_process(process.pk)
+        assert again.state == State.FAILED
+        assert state_of(tasks["running"]) == State.STOPPING
+
     def test_a_process_that_is_not_active_cannot_be_stopped(self, process):
         make_run(process, a=State.COMPLETED)
         states.refresh_process(process.pk)
