@@ -92,7 +92,6 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
-    "django_rq",
     "arkindex.apps.ArkindexConfig",
     "arkindex.users",
     "arkindex.corpora",
@@ -206,6 +205,9 @@ RQ_QUEUES = {
 if not ARKINDEX_REDIS_URL:
     # Without Redis, background jobs run synchronously in the request's process.
     RQ_QUEUES["default"]["ASYNC"] = False
+else:
+    # The RQ app brings `manage.py rqworker` and an admin page that needs Redis to answer.
+    INSTALLED_APPS.append("django_rq")
 
 LOGGING = {
     "version": 1,
