@@ -66,6 +66,11 @@ class FakeApi:
         self.extra_actions = []
         # Called with (task, state) on each report, before the answer
         self.after_report = None
+        # Called with (method, path) on each request, after its headers, before its body
+        self.before_body = None
+        # Keys of uploads whose body went on past its Content-Length, when checked
+        self.check_body_length = False
+        self.overlong_uploads = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.make_handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -119,7 +124,7 @@ class FakeApi:
     def stored_artifact(self, task, path):
         return self.storage[f"artifacts/{task.id}/{path}"]
 
-    def wait_for(self, predicate, timeout=15, message="condition"):
+    def wait_for(self, predicate, timeout=30, message="condition"):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -128,7 +133,7 @@ class FakeApi:
             time.sleep(0.02)
         raise AssertionError(f"Timed out waiting for {message}")
 
-    def wait_for_state(self, task, *states, timeout=15):
+    def wait_for_state(self, task, *states, timeout=30):
         self.wait_for(lambda: task.state in states, timeout, f"task {task.slug} to be in {states}")
 
     # The server
@@ -163,6 +168,8 @@ class FakeApi:
         if request.headers.get("Transfer-Encoding"):
             # Like S3, which needs the length of an upload up front
             return self.answer(request, 411, {"detail": "length required"})
+        if self.before_body:
+            self.before_body(method, path)
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
         with self.lock:
             for failure in self.failing:
@@ -283,6 +290,16 @@ class FakeApi:
         put_url = self.sign(f"artifacts/{task.id}/{body['path']}")
         return 201, {**task.artifacts[body["path"]], "s3_put_url": put_url}, None
 
+    def sent_more(self, request):
+        """Whether the client sends bytes beyond the body before getting its answer."""
+        request.connection.settimeout(0.3)
+        try:
+            return bool(request.rfile.peek(1))
+        except TimeoutError:
+            # The connection cannot be read any more: the client will open a new one
+            request.close_connection = True
+            return False
+
     def handle_storage(self, request, method, key, query, body):
         if request.headers.get("Authorization"):
             # Signed URLs carry their own credentials; a second kind is an error on S3
@@ -290,6 +307,8 @@ class FakeApi:
         if query.get("signature") in self.expired_signatures:
             return self.answer(request, 403, {"detail": "expired"})
         if method == "PUT":
+            if self.check_body_length and self.sent_more(request):
+                self.overlong_uploads.append(key)
             with self.lock:
                 self.storage[key] = (body, request.headers.get("Content-Type"))
                 if key.startswith("logs/"):

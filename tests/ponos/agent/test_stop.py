@@ -34,18 +34,20 @@ def test_stop_task_kills_a_task_ignoring_sigterm_after_the_grace_delay(
     fake_api, start_agent, tmp_path
 ):
     task = fake_api.add_task("trap '' TERM; " + SHELL_WITH_CHILD, env={"OUT": str(tmp_path)})
-    start_agent(stop_grace=0.5)
+    start_agent(stop_grace=1.5)
     fake_api.wait_for_state(task, "running")
     shell, child = read_pid(tmp_path / "shell.pid"), read_pid(tmp_path / "child.pid")
 
     fake_api.set_state(task, "stopping")
     asked = time.monotonic()
-    time.sleep(0.3)
+    fake_api.wait_for(
+        lambda: "stopping the task's processes" in fake_api.log_of(task), message="a SIGTERM"
+    )
     # SIGTERM is ignored: both live on during the grace delay
     assert is_alive(shell) and is_alive(child)
     fake_api.wait_for_state(task, "stopped")
 
-    assert time.monotonic() - asked >= 0.5
+    assert time.monotonic() - asked >= 1.5
     wait_until_dead(shell)
     wait_until_dead(child)
 
