@@ -104,8 +104,8 @@ class ApiClient:
         self.storage = requests.Session()
         self.storage.headers["User-Agent"] = USER_AGENT
         self.agent_id = None
-        self.token = None
-        self.generation = 0
+        # (registration count, token), replaced as a whole so threads read a matching pair
+        self.credentials = (0, None)
         self.register_lock = threading.Lock()
 
     def retrying(self, description, send, cancel=None, retry_refusals=False, attempts=None):
@@ -156,8 +156,8 @@ class ApiClient:
             retry_refusals=not first,
         )
         answer = response.json()
-        self.agent_id, self.token = answer["id"], answer["token"]
-        self.generation += 1
+        self.agent_id = answer["id"]
+        self.credentials = (self.credentials[0] + 1, answer["token"])
         logger.info("Registered as agent %s of farm %s", self.agent_id, self.config.farm)
         if self.on_register:
             self.on_register(first=first)
@@ -165,7 +165,7 @@ class ApiClient:
     def reregister(self, generation):
         with self.register_lock:
             # Another thread may have registered again while this one waited for the lock
-            if self.generation == generation:
+            if self.credentials[0] == generation:
                 logger.warning(
                     "The server refused the agent's token; registering again (this happens "
                     "at every poll when another agent registers as %s in the same farm)",
@@ -183,13 +183,13 @@ class ApiClient:
 
         def send():
             nonlocal registered_again
-            generation = self.generation
+            generation, token = self.credentials
             response = self.session.request(
                 method,
                 url,
                 json=json,
                 params=params,
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {token}"},
                 timeout=self.config.request_timeout,
                 allow_redirects=redirects,
             )
