@@ -99,13 +99,14 @@ def _refresh(process, now):
     """Recompute the stored summary of a locked process from its last run's tasks.
 
     A process that never had tasks stays unscheduled; one whose tasks were all cleaned up
-    keeps the state it had. `finished` is set when the last run stops being active and
-    cleared when it becomes active again.
+    keeps the state it had. Tasks replaced by a restart do not count. `finished` is set
+    when the last run stops being active and cleared when it becomes active again.
     """
     if process.last_run is None:
         return process
+    # A restarted task is replaced by its restart: only the latest attempt counts.
     states = set(
-        Task.objects.filter(process_id=process.pk, run=process.last_run)
+        Task.objects.filter(process_id=process.pk, run=process.last_run, restarts__isnull=True)
         # No ordering: the model's default ordering would add columns to the DISTINCT.
         .order_by()
         .values_list("state", flat=True)
@@ -384,3 +385,148 @@ def _refusal(current, requested, allowed):
         options = ", ".join(sorted(allowed))
         return f"A {current} task can go to {options}, not {requested}."
     return f"A {current} task cannot change state any more (asked: {requested})."
+
+
+# ---------------------------------------------------------------------------------------
+# Tasks added to a run: CreateTask and RestartTask (ponos.tasks builds their definitions).
+# Same locking order as above: the process row, then the task rows.
+# ---------------------------------------------------------------------------------------
+
+
+class RunClosed(ValidationError):
+    """A task cannot be added to this run any more: a 400 without a field."""
+
+    def __init__(self, detail, code="invalid"):
+        super().__init__([ErrorDetail(detail, code=code)])
+
+
+def _initial_state(parent_ids):
+    """Pending when every parent completed (or there is none), else unscheduled."""
+    if not parent_ids:
+        return State.PENDING
+    waiting = Task.objects.filter(pk__in=list(parent_ids)).exclude(state=State.COMPLETED)
+    return State.UNSCHEDULED if waiting.exists() else State.PENDING
+
+
+def add_task(process_id, *, run, parent_ids, check=None, now=None, **fields):
+    """Create a task in a run of a process (CreateTask), in its initial state.
+
+    `check(process)` runs under the process lock, before anything is written: it raises to
+    refuse the task (the caller's task stopped meanwhile, a parent of another run...).
+    The parents' states are read under the lock, so a parent completing at the same time
+    either sees this child (and schedules it) or is seen completed here.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        process = lock_process(process_id)
+        if process.state == State.STOPPING:
+            raise RunClosed("The process is stopping: no task can be added to it.")
+        if check is not None:
+            check(process)
+        task = Task.objects.create(
+            process_id=process.pk,
+            run=run,
+            state=_initial_state(parent_ids),
+            started=None,
+            finished=None,
+            **fields,
+        )
+        task.parents.set(list(parent_ids))
+        _refresh(process, now)
+    return task
+
+
+def _restart_slug(task):
+    """`<slug>_<n>` with the smallest n ≥ 2 free in the run.
+
+    A restarted task's slug already ends with the `_<n>` its own restart added: restarting
+    it again counts from the original slug (foo, foo_2, foo_3), not foo_2_2.
+    """
+    base = task.slug.rsplit("_", 1)[0] if task.original_task_id else task.slug
+    taken = set(
+        Task.objects.filter(
+            process_id=task.process_id, run=task.run, slug__startswith=f"{base}_"
+        ).values_list("slug", flat=True)
+    )
+    n = 2
+    while f"{base}_{n}" in taken:
+        n += 1
+    return f"{base}_{n}"
+
+
+RESTARTABLE_STATES = FINAL_STATES - {State.COMPLETED}
+
+
+def restart_task(task_id, now=None):
+    """RestartTask: a new task with the same definition replaces a final, non-completed one.
+
+    The new task is pending when every parent completed, else unscheduled; the old task's
+    children depend on the new one instead, and those of its descendants that were stopped
+    before they ever started are unscheduled again, to run after it. The process becomes
+    active again (its `finished` is cleared) when the new task is pending.
+    """
+    now = now or timezone.now()
+    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        raise Task.DoesNotExist
+    with transaction.atomic():
+        process = lock_process(process_id)
+        task = _locked_task(process, task_id)
+        _check_restartable(process, task)
+        parent_ids = list(task.parents.values_list("pk", flat=True))
+        new = Task.objects.create(
+            process_id=process.pk,
+            run=task.run,
+            depth=task.depth,
+            slug=_restart_slug(task),
+            state=_initial_state(parent_ids),
+            image=task.image,
+            command=task.command,
+            env=task.env,
+            requires_gpu=task.requires_gpu,
+            priority=task.priority,
+            shm_size=task.shm_size,
+            ttl=task.ttl,
+            worker_run_id=task.worker_run_id,
+            chunk=task.chunk,
+            original_task=task,
+        )
+        new.parents.set(parent_ids)
+        through = Task.parents.through
+        through.objects.filter(to_task_id=task.pk).update(to_task_id=new.pk)
+        never_started = (
+            Task.objects.select_for_update(of=("self",))
+            .order_by()
+            .filter(
+                pk__in=list(descendants(process.pk, task.run, new.pk)),
+                state=State.STOPPED,
+                started__isnull=True,
+            )
+        )
+        _write(
+            list(never_started.values_list("pk", flat=True)), State.UNSCHEDULED, now, finished=None
+        )
+        _refresh(process, now)
+    return new
+
+
+def _check_restartable(process, task):
+    if task.run != process.last_run:
+        raise RunClosed(
+            f"Only tasks of the last run ({process.last_run}) can be restarted; "
+            f"this one is of run {task.run}."
+        )
+    if task.state not in RESTARTABLE_STATES:
+        options = ", ".join(sorted(RESTARTABLE_STATES))
+        raise TransitionError(f"A {task.state} task cannot be restarted: only {options} tasks can.")
+    # The summary may read `failed` while a stop is under way: look at the tasks themselves.
+    stopping = Task.objects.filter(
+        process_id=process.pk, run=process.last_run, state=State.STOPPING
+    ).exists()
+    if process.state == State.STOPPING or stopping:
+        raise RunClosed(
+            "The process is stopping: wait until its tasks are stopped to restart tasks."
+        )
+    restart = Task.objects.filter(original_task_id=task.pk).values_list("slug", flat=True).first()
+    if restart is not None:
+        raise RunClosed(f"This task was already restarted as {restart}: restart that one.")
