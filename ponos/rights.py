@@ -1,10 +1,10 @@
-"""Who may use and administer a farm, as query filters (see arkindex.rights)."""
+"""Who may use and administer a farm, and reach a task, as query filters (see arkindex.rights)."""
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
 from arkindex.corpora.models import Level
-from arkindex.rights import NOTHING
+from arkindex.rights import NOTHING, manageable_processes, readable_processes
 from ponos.models import FarmMembership
 
 
@@ -32,3 +32,31 @@ def administered_farms(user, prefix=""):
     if user.is_admin:
         return Q()
     return farm_member(user, f"{prefix}pk", Level.ADMIN)
+
+
+# Tasks, for the three kinds of callers of SPEC §3. `user` is request.user (a task token
+# reads as its process creator) and `agent` the calling agent (request.auth), or None.
+
+
+def readable_tasks(user, agent=None):
+    """Tasks a caller may read: through their process for users and task tokens; an agent
+    reads only the tasks it holds."""
+    if agent is not None:
+        return Q(agent_id=agent.pk)
+    return readable_processes(user, prefix="process__")
+
+
+def artifact_readable_tasks(user, agent=None):
+    """Tasks whose artifacts a caller may list and download.
+
+    An agent fetches the artifacts of its task's parents, which other agents of the farm
+    ran: it reads the artifacts of every task of a process on its farm.
+    """
+    if agent is not None:
+        return Q(process__farm_id=agent.farm_id) | Q(agent_id=agent.pk)
+    return readable_processes(user, prefix="process__")
+
+
+def manageable_tasks(user):
+    """Tasks a user may stop and restart: those of the processes they manage."""
+    return manageable_processes(user, prefix="process__")

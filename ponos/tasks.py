@@ -1,0 +1,170 @@
+"""Tasks seen from outside the state machine: their environment, their logs, and the tasks
+that tasks add to their own run (CreateTask)."""
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from arkindex.api.errors import validation_error
+from ponos import states
+from ponos.models import State, Task
+from ponos.storage import StorageError, get_storage, log_key
+
+logger = logging.getLogger(__name__)
+
+# Variables the backend sets in every task's environment (SPEC §7); a stored env cannot
+# hold them. PONOS_WORKFLOW belongs to the Workflow era and is never set.
+RESERVED_ENV = frozenset(
+    {
+        "PONOS_TASK",
+        "PONOS_WORKFLOW",
+        "ARKINDEX_PROCESS_ID",
+        "ARKINDEX_TASK_TOKEN",
+        "ARKINDEX_API_URL",
+        "ARKINDEX_WORKER_RUN_ID",
+        "ARKINDEX_TASK_CHUNK",
+        "ARKINDEX_CORPUS_ID",
+        "ARKINDEX_REPOSITORY_URL",
+    }
+)
+
+
+def task_env(task):
+    """The environment a task runs with, built when its definition is read.
+
+    `PONOS_DEFAULT_ENV`, then the task's own env, then the variables of the backend, so that
+    neither the settings nor a stored env can override them. The token is only ever here.
+    `task.process` must be loaded.
+    """
+    process = task.process
+    env = {str(key): str(value) for key, value in settings.PONOS_DEFAULT_ENV.items()}
+    env.update({str(key): str(value) for key, value in task.env.items()})
+    env.pop("PONOS_WORKFLOW", None)
+    env.update(
+        {
+            "PONOS_TASK": str(task.id),
+            "ARKINDEX_PROCESS_ID": str(task.process_id),
+            "ARKINDEX_TASK_TOKEN": task.token,
+            "ARKINDEX_API_URL": settings.ARKINDEX_PUBLIC_URL,
+        }
+    )
+    if task.worker_run_id:
+        env["ARKINDEX_WORKER_RUN_ID"] = str(task.worker_run_id)
+    if process.chunks > 1 and task.chunk:
+        env["ARKINDEX_TASK_CHUNK"] = str(task.chunk)
+    if process.corpus_id:
+        env["ARKINDEX_CORPUS_ID"] = str(process.corpus_id)
+    if process.repository_url:
+        env["ARKINDEX_REPOSITORY_URL"] = process.repository_url
+    return env
+
+
+def log_put_url(task):
+    """A fresh signed URL the agent uploads the whole log to (text/plain)."""
+    return get_storage().presigned_put(settings.PONOS_LOGS_BUCKET, log_key(task.id), "text/plain")
+
+
+def may_have_log(task):
+    """Whether a log may exist: only agents upload logs, once they hold the task."""
+    return task.agent_id is not None or task.started is not None
+
+
+def full_log_url(task):
+    """A signed GET URL of the whole log, or None when the task never reached an agent."""
+    if not may_have_log(task):
+        return None
+    return get_storage().presigned_get(settings.PONOS_LOGS_BUCKET, log_key(task.id))
+
+
+def log_tail(task):
+    """(text of the last PONOS_LOG_TAIL bytes, whether the log exists, or None if unknown).
+
+    An unreachable storage gives an empty text, never an error: the task's details matter
+    more than its log.
+    """
+    if not may_have_log(task) or settings.PONOS_LOG_TAIL < 1:
+        return "", None
+    try:
+        tail = get_storage().read_tail(
+            settings.PONOS_LOGS_BUCKET, log_key(task.id), settings.PONOS_LOG_TAIL
+        )
+    except StorageError as e:
+        logger.warning("Could not read the log of task %s: %s", task.id, e)
+        return "", None
+    if tail is None:
+        return "", False
+    # The tail may start in the middle of a multi-byte character: replaced, not an error.
+    return tail.decode("utf-8", errors="replace"), True
+
+
+def caller_task(request, process_id):
+    """The task on whose behalf a task token or an agent adds a task to a process.
+
+    A task token acts for its own task, in its own process only; an agent for a running task
+    it holds in that process. Anything else is a 403: a caller adds tasks to its own process.
+    """
+    if isinstance(request.auth, Task):
+        task = request.auth
+        if task.process_id != process_id:
+            raise PermissionDenied("A task can only add tasks to its own process.")
+        return task
+    agent = request.auth
+    task = (
+        Task.objects.filter(process_id=process_id, agent_id=agent.pk, state=State.RUNNING)
+        .order_by("started", "id")
+        .first()
+    )
+    if task is None:
+        raise PermissionDenied("An agent can only add tasks to a process where it runs a task.")
+    return task
+
+
+def create_task(caller, *, parents, **fields):
+    """Add a task to the caller's run (CreateTask); `fields` are the validated body."""
+    parent_ids = set(parents)
+    found = dict(
+        Task.objects.filter(
+            pk__in=list(parent_ids), process_id=caller.process_id, run=caller.run
+        ).values_list("pk", "depth")
+    )
+    missing = sorted(str(pk) for pk in parent_ids - set(found))
+    if missing:
+        raise validation_error(
+            "parents",
+            f"Parents must be tasks of process {caller.process_id}, run {caller.run}; "
+            f"these are not: {', '.join(missing)}.",
+        )
+    if Task.objects.filter(
+        process_id=caller.process_id, run=caller.run, slug=fields["slug"]
+    ).exists():
+        raise _slug_taken(caller, fields["slug"])
+
+    def check(process):
+        # Read under the process lock: a stop of the caller's task wins over its request.
+        state = Task.objects.filter(pk=caller.pk).values_list("state", flat=True).first()
+        if state not in (State.PENDING, State.RUNNING):
+            raise states.RunClosed(
+                f"The calling task is {state}: it can no longer add tasks to its process."
+            )
+
+    try:
+        return states.add_task(
+            caller.process_id,
+            run=caller.run,
+            parent_ids=parent_ids,
+            check=check,
+            depth=1 + max(found.values(), default=-1),
+            chunk=caller.chunk,
+            **fields,
+        )
+    except IntegrityError:
+        # Another request took the slug between the check and the insert.
+        raise _slug_taken(caller, fields["slug"])
+
+
+def _slug_taken(caller, slug):
+    return ValidationError(
+        {"slug": [f"A task of run {caller.run} of this process is already named {slug!r}."]}
+    )
