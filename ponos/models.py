@@ -209,8 +209,9 @@ class Task(models.Model):
                 name="task_agent_state_idx",
                 condition=models.Q(agent__isnull=False),
             ),
-            # Cleanup scans tasks by expiry.
-            models.Index(fields=["expiry"], name="task_expiry_idx"),
+            # Cleanup finds the processes of expired tasks and checks that none of their tasks
+            # is still live, both from this index alone (without reading the task rows).
+            models.Index(fields=["process", "expiry"], name="task_process_expiry_idx"),
         ]
 
     def __str__(self):

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from ponos.models import ACTIVE_STATES, Artifact, Task
@@ -32,7 +32,7 @@ from ponos.storage import Storage, StorageError, artifact_key, get_storage, log_
 from ponos.storage_migration import Layout, classified_objects
 from process.models import Process
 
-# Expired processes read per query
+# Expired processes read per page
 PROCESS_PAGE = 100
 # Tasks read per query, and whose rows are deleted per transaction
 TASK_BATCH = 500
@@ -94,45 +94,80 @@ class CleanupReport:
         )
 
 
-def expired_processes(now):
+def expired_process_pages(now):
     """
-    (id, state) of every expired process, by pages in id order: a keyset on the primary key,
-    so each page is an index range scan and nothing is held between pages.
+    Pages of (id, state) of the expired processes, in id order.
+
+    Candidates are the processes of expired tasks, read by a keyset on `process_id`: over the
+    (process, expiry) index of tasks, all the pages together make one index-only pass, and
+    nothing is held between pages. A second query keeps those without a live task.
     """
-    has_tasks = Exists(Task.objects.filter(process_id=OuterRef("pk")))
+    candidates = (
+        Task.objects.filter(expiry__lt=now)
+        .order_by("process_id")
+        .values_list("process_id", flat=True)
+        .distinct()
+    )
     has_live_tasks = Exists(Task.objects.filter(process_id=OuterRef("pk"), expiry__gte=now))
-    expired = Process.objects.filter(has_tasks).exclude(has_live_tasks).order_by("pk")
     last = None
     while True:
-        page = expired if last is None else expired.filter(pk__gt=last)
-        rows = list(page.values_list("pk", "state")[:PROCESS_PAGE])
-        yield from rows
-        if len(rows) < PROCESS_PAGE:
+        page = candidates if last is None else candidates.filter(process_id__gt=last)
+        ids = list(page[:PROCESS_PAGE])
+        if ids:
+            expired = Process.objects.filter(pk__in=ids).exclude(has_live_tasks).order_by("pk")
+            yield list(expired.values_list("pk", "state"))
+        if len(ids) < PROCESS_PAGE:
             return
-        last = rows[-1][0]
+        last = ids[-1]
 
 
-def expired_task_batches(process_id, now):
+def process_groups(process_ids, now):
     """
-    Ids of the expired tasks of a process, by batches in id order.
+    (processes, number of expired tasks) in groups of at most TASK_BATCH expired tasks (a
+    bigger process alone), so that small processes share their queries and a big one does
+    not slow down the others.
+    """
+    sizes = dict(
+        Task.objects.filter(process_id__in=process_ids, expiry__lt=now)
+        .order_by()
+        .values("process_id")
+        .annotate(count=Count("pk"))
+        .values_list("process_id", "count")
+    )
+    group, total = [], 0
+    for process_id in process_ids:
+        size = sizes.get(process_id, 0)
+        if group and total + size > TASK_BATCH:
+            yield group, total
+            group, total = [], 0
+        group.append(process_id)
+        total += size
+    if group:
+        yield group, total
+
+
+def expired_task_batches(process_ids, now, expected):
+    """
+    Ids of the expired tasks of some processes, by batches in id order, until the `expected`
+    number was read (tasks expiring meanwhile are left for the next run).
 
     Only tasks past their expiry: a retry or a restart racing the cleanup adds fresh tasks,
     which stay. Active tasks stay too, should the stored process state lag behind them.
     """
     tasks = (
-        Task.objects.filter(process_id=process_id, expiry__lt=now)
+        Task.objects.filter(process_id__in=process_ids, expiry__lt=now)
         .exclude(state__in=ACTIVE_STATES)
         .order_by("pk")
     )
-    last = None
-    while True:
+    last, read = None, 0
+    while read < expected:
         page = tasks if last is None else tasks.filter(pk__gt=last)
         batch = list(page.values_list("pk", flat=True)[:TASK_BATCH])
         if batch:
             yield batch
         if len(batch) < TASK_BATCH:
             return
-        last = batch[-1]
+        last, read = batch[-1], read + len(batch)
 
 
 def artifact_pages(task_ids):
@@ -279,15 +314,19 @@ class ExpiredTaskPurger:
 def purge_expired_processes(storage, now, report, dry_run, progress) -> None:
     purger = ExpiredTaskPurger(storage, report, dry_run, progress)
     try:
-        for process_id, state in expired_processes(now):
-            if state in ACTIVE_STATES:
-                # Its agents may still upload logs and artifacts: leave it for a later run
-                report.skipped_active += 1
-                progress(f"Process {process_id} expired but is {state}: skipped.")
-                continue
-            report.expired_processes += 1
-            for batch in expired_task_batches(process_id, now):
-                purger.add_tasks(batch)
+        for page in expired_process_pages(now):
+            eligible = []
+            for process_id, state in page:
+                if state in ACTIVE_STATES:
+                    # Its agents may still upload logs and artifacts: left for a later run
+                    report.skipped_active += 1
+                    progress(f"Process {process_id} expired but is {state}: skipped.")
+                else:
+                    eligible.append(process_id)
+            report.expired_processes += len(eligible)
+            for group, expected in process_groups(eligible, now):
+                for batch in expired_task_batches(group, now, expected):
+                    purger.add_tasks(batch)
         purger.finish()
     except StorageError as e:
         report.fail(f"Stopped deleting expired tasks on a storage error: {e}")
