@@ -451,7 +451,10 @@ def _restart_slug(task):
     n = 2
     while f"{base}_{n}" in taken:
         n += 1
-    return f"{base}_{n}"
+    slug = f"{base}_{n}"
+    if len(slug) > Task._meta.get_field("slug").max_length:
+        raise RunClosed(f"The slug of the restarted task, {slug!r}, would be too long.")
+    return slug
 
 
 RESTARTABLE_STATES = FINAL_STATES - {State.COMPLETED}

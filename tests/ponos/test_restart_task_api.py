@@ -99,6 +99,14 @@ def test_restarting_a_restart_counts_from_the_original_slug(contributor, process
     assert restart(contributor, second).slug == "ocr_3"
 
 
+def test_a_slug_too_long_to_take_a_suffix_is_refused(contributor, process):
+    failed = make_run(process, **{"x" * 249: State.FAILED})["x" * 249]
+    errors = assert_error(
+        client_for(contributor).post(url(failed)), 400, error_type="validation_error"
+    )
+    assert "too long" in errors[0]["detail"]
+
+
 def test_the_new_task_waits_for_parents_that_did_not_complete(contributor, process):
     tasks = make_run(process, parent=State.STOPPED, child=State.STOPPED)
     tasks["child"].parents.add(tasks["parent"])
