@@ -19,6 +19,11 @@ def parse(argv):
         help="comma-separated scenario numbers, e.g. 1,3",
     )
     parser.add_argument("--strict", action="store_true", help="exit with 1 when a target is missed")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile each measured endpoint in-process (pyinstrument), into bench/profiles/",
+    )
     return parser.parse_args(argv)
 
 
@@ -48,7 +53,9 @@ def main(argv=None):
     from bench.config import FULL, QUICK
     from bench.runner import run
 
-    return run(QUICK if args.quick else FULL, only=args.only, strict=args.strict)
+    return run(
+        QUICK if args.quick else FULL, only=args.only, strict=args.strict, profile=args.profile
+    )
 
 
 if __name__ == "__main__":

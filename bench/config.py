@@ -40,12 +40,12 @@ FULL = Config(
     agent_counts=(1, 4, 16),
     agent_cores=4,
     load_runs=3,
-    noop_seconds=3.0,
+    noop_seconds=2.0,
     cleanup_sizes=(2_000, 20_000),
     cleanup_runs=3,
     artifacts_per_task=3,
     report_agent_counts=(4, 16),
-    report_tasks=240,
+    report_tasks=160,
 )
 
 QUICK = Config(

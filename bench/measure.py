@@ -42,6 +42,33 @@ def count_queries(call, expected_status=200):
     return len(captured.captured_queries), [q["sql"] for q in captured.captured_queries], response
 
 
+def noop_latency(session, base_url, runs):
+    """Median latency of the do-nothing endpoint over HTTP: the fixed cost of any request."""
+    from bench.urls import NOOP_PATH
+
+    return median_ms(lambda: http_get(session, f"{base_url}{NOOP_PATH}"), runs)[0]
+
+
+def profile(call, name, repeat=5):
+    """Profile `call()` (in-process) with pyinstrument; the report goes to
+    bench/profiles/<name>.txt and its path is returned."""
+    from pathlib import Path
+
+    from pyinstrument import Profiler
+
+    call()
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(repeat):
+        call()
+    profiler.stop()
+    folder = Path(__file__).resolve().parent / "profiles"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.txt"
+    path.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    return path
+
+
 def http_get(session, url, expected_status=200):
     """GET, reading the whole body; fails loudly on an unexpected status."""
     response = session.get(url, timeout=120)

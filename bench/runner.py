@@ -34,12 +34,13 @@ class Bench:
     server: Gunicorn
     session: requests.Session
     dsn: str
+    profile: bool = False
 
     def url(self, path):
         return f"{self.server.url}{path}"
 
 
-def run(config, only=None, strict=False):
+def run(config, only=None, strict=False, profile=False):
     started = time.monotonic()
     if connection.vendor != "postgresql":
         raise SystemExit("The benchmarks need PostgreSQL: set ARKINDEX_DATABASE_URL.")
@@ -50,7 +51,7 @@ def run(config, only=None, strict=False):
     session.headers["Authorization"] = cast.reader_header
     tables = []
     with Gunicorn(config.gunicorn_workers) as server:
-        bench = Bench(config, cast, server, session, settings.ARKINDEX_DATABASE_URL)
+        bench = Bench(config, cast, server, session, settings.ARKINDEX_DATABASE_URL, profile)
         for module in ORDER:
             if only and module.NUMBER not in only:
                 continue

@@ -2,6 +2,7 @@
 S3 server (in a process of its own, counting the DeleteObjects requests it answers)."""
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import socket
@@ -97,6 +98,8 @@ def _serve_s3(port, commands, ready):
     from moto.s3.models import s3_backends
     from werkzeug.serving import make_server
 
+    # One line per request would drown the tables.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     counts = {"delete_objects": 0, "requests": 0}
 
     def counting(app):

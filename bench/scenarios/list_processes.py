@@ -11,7 +11,7 @@ from django.db import connection
 from arkindex.corpora.models import Corpus, CorpusMembership
 from arkindex.users.models import User
 from bench import seed
-from bench.measure import client, count_queries, http_get, median_ms
+from bench.measure import client, count_queries, http_get, median_ms, noop_latency, profile
 from bench.report import Table, ratio, times
 from bench.scenarios import missing_route
 from ponos.models import Farm, Task
@@ -147,6 +147,10 @@ def run(bench):
                 queries_target=f"<= {MAX_QUERIES}",
                 result="PASS" if ok_queries and ok_ratio else "MISS",
             )
+            if timed and bench.profile:
+                name = "list_processes_" + variant.replace("=", "_")
+                report = profile(lambda path=path: api.get(path), name, repeat=20)
+                table.notes.append(f"profile: {report}")
             if timed:
                 table.check(
                     f"{variant} at {size:,}: ours / floor",
@@ -183,7 +187,9 @@ def run(bench):
         f"<= {MAX_QUERIES}",
         worst <= MAX_QUERIES,
     )
+    noop = noop_latency(bench.session, bench.server.url, config.runs)
     table.notes += [
+        f"the do-nothing endpoint over HTTP takes {noop:.1f} ms: the fixed cost of a request",
         f"ours: median of {config.runs} GETs over HTTP (gunicorn, one request at a time), as a "
         "user who is a guest of every corpus (rights filters apply); queries counted in-process",
         "floor: the same count and page in hand-written SQL (same rights filter, same joins), "

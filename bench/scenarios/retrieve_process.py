@@ -9,7 +9,7 @@ import json
 from django.db import connection
 
 from bench import seed
-from bench.measure import client, count_queries, http_get, median_ms
+from bench.measure import client, count_queries, http_get, median_ms, noop_latency, profile
 from bench.report import Table, ratio, times
 from bench.scenarios import missing_route
 from ponos.models import Task
@@ -122,6 +122,9 @@ def run(bench):
             queries_target=f"same, <= {MAX_QUERIES}",
             result="PASS" if ok else "MISS",
         )
+        if timed and bench.profile:
+            report = profile(lambda path=path: api.get(path), f"retrieve_process_{size}")
+            table.notes.append(f"profile: {report}")
         if timed:
             table.check(
                 f"{size:,} tasks: ours / floor",
@@ -136,7 +139,9 @@ def run(bench):
         f"the same, <= {MAX_QUERIES}",
         len(counts) == 1 and counts[0] <= MAX_QUERIES,
     )
+    noop = noop_latency(bench.session, bench.server.url, config.runs)
     table.notes += [
+        f"the do-nothing endpoint over HTTP takes {noop:.1f} ms: the fixed cost of a request",
         f"ours: median of {config.runs} GETs over HTTP (gunicorn), body read whole, as a guest "
         "of the corpus; queries counted in-process with the test client",
         "floor: one SQL query (task fields, parents aggregated per task) + json.dumps of the "

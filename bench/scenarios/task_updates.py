@@ -6,7 +6,7 @@ process locks). Floor: the do-nothing authenticated endpoint at the same concurr
 import statistics
 
 from bench import load, seed
-from bench.measure import client, count_queries
+from bench.measure import client, count_queries, profile
 from bench.report import Table, ratio, times
 from bench.scenarios import missing_route
 from bench.scenarios.assignment import fail, noop_rate
@@ -45,6 +45,15 @@ def report_queries(bench):
                 lambda s=state, t=task_id: api.patch(PATH.format(id=t), {"state": s}, format="json")
             )[0]
         Task.objects.filter(process_id=process_id).update(state="completed")
+    if bench.profile:
+        tasks = iter(seed.seed_held(cast, [agent_id], 6)[agent_id])
+
+        def report():
+            task = next(tasks)
+            for state in ("running", "completed"):
+                api.patch(PATH.format(id=task), {"state": state}, format="json")
+
+        counts["profile"] = profile(report, "partial_update_task")
     return counts
 
 
@@ -65,6 +74,8 @@ def run(bench):
         ],
     )
     counts = report_queries(bench)
+    if "profile" in counts:
+        table.notes.append(f"profile: {counts.pop('profile')}")
     for agents_count in config.report_agent_counts:
         agents = seed.seed_agents(
             cast.queue_farm, agents_count, 4, prefix=f"reporter{agents_count}"
