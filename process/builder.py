@@ -47,6 +47,8 @@ class PlannedTask:
     requires_gpu: bool
     worker_run_id: object = None
     parents: tuple = ()
+    # 1-based chunk of a chunked process (chunks > 1), given to the task as ARKINDEX_TASK_CHUNK.
+    chunk: int | None = None
 
 
 def refuse(detail, code="invalid"):
@@ -132,6 +134,7 @@ def plan_workers(process, worker_runs, parents_of):
                     requires_gpu=requires_gpu(run.version, process.use_gpu),
                     worker_run_id=run.id,
                     parents=tuple(slug(parent, chunk) for parent in parents_of[run.id]),
+                    chunk=chunk if chunked else None,
                 )
             )
     counts = Counter(task.slug for task in planned)
@@ -206,6 +209,7 @@ def build_run(process, farm, now):
             env={},
             requires_gpu=item.requires_gpu,
             worker_run_id=item.worker_run_id,
+            chunk=item.chunk,
             priority=TASK_PRIORITY,
             ttl=settings.PONOS_DEFAULT_TTL,
             expiry=expiry,

@@ -68,8 +68,15 @@ def test_chunks_multiply_the_dag_and_keep_parents_within_their_chunk(workers_pro
         assert parent_slugs(tasks[f"ocr_2_{chunk}"]) == [f"init_{chunk}"]
         assert parent_slugs(tasks[f"export_{chunk}"]) == sorted([f"ocr_{chunk}", f"ocr_2_{chunk}"])
         assert tasks[f"export_{chunk}"].depth == 2
+        assert {tasks[f"{worker}_{chunk}"].chunk for worker in ("init", "ocr", "ocr_2")} == {chunk}
     workers_process.refresh_from_db()
     assert workers_process.chunks == 3
+
+
+def test_an_unchunked_run_stores_no_chunk(workers_process, dag, farm):
+    start_process(workers_process.pk, farm=farm)
+
+    assert {task.chunk for task in tasks_by_slug(workers_process).values()} == {None}
 
 
 def test_a_worker_appearing_three_times_is_numbered_in_creation_order(workers_process, farm):
