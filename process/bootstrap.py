@@ -1,0 +1,220 @@
+"""A ready-to-use installation: the first superuser, a default farm, and a demo that runs.
+
+Every function finds what an earlier call created and reuses it, so `manage.py bootstrap`
+can run at every start of `make run`. Objects are found by their names (the demo process by
+its name, corpus and creator): renaming one makes the next bootstrap create it again.
+"""
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.users.models import User
+from ponos.farms import create_farm
+from ponos.models import Farm
+from process.builder import start_process
+from process.models import Process, ProcessMode, Worker, WorkerVersion
+from process.worker_runs import create_worker_run
+from process.workers import create_worker_version
+
+DEFAULT_EMAIL = "admin@localhost"
+DEFAULT_FARM_NAME = "Local farm"
+DEMO_CORPUS_NAME = "Demo corpus"
+DEMO_WORKER_SLUG = "demo"
+# The image is only recorded by the reference agent; a container-based agent would find sh
+# and python3 in it.
+DEMO_IMAGE = "python:3-slim"
+
+# The demo worker's versions, by role. The agent runs each command through `/bin/sh -c` in
+# the task's directory, PONOS_DATA, where `current/` holds the files to upload as artifacts
+# and `<parent slug>` links to each parent's downloaded artifacts.
+WRITE_COMMAND = """\
+echo "Writing an artifact for the tasks that depend on this one"
+printf 'Hello from task %s of process %s\\n' "$PONOS_TASK" "$ARKINDEX_PROCESS_ID" \\
+  > "$PONOS_DATA/current/greeting.txt"
+"""
+READ_COMMAND = """\
+python3 - <<'EOF'
+import os
+from pathlib import Path
+
+data = Path(os.environ["PONOS_DATA"])
+# The agent links the artifacts of each parent task as $PONOS_DATA/<parent slug>
+parents = sorted(path for path in data.iterdir() if path.is_symlink())
+files = [file for parent in parents for file in sorted(parent.rglob("*")) if file.is_file()]
+if not files:
+    raise SystemExit("No artifact from a parent task")
+for file in files:
+    print(f"Read {file.relative_to(data)}: {file.read_text().strip()}")
+EOF
+"""
+FAIL_COMMAND = """\
+echo "This task fails on purpose: its children stay unscheduled" >&2
+exit 1
+"""
+DEMO_VERSIONS = {
+    "write": ("writes an artifact", WRITE_COMMAND),
+    "read": ("reads its parents' artifacts", READ_COMMAND),
+    "fail": ("fails on purpose", FAIL_COMMAND),
+}
+# The demo processes: worker runs in creation order, as (role, roles of its parents).
+DEMO_PROCESSES = {
+    "Demo process": [("write", []), ("read", ["write"])],
+    "Demo process with a failure": [("write", []), ("fail", ["write"]), ("read", ["fail"])],
+}
+
+
+@dataclasses.dataclass
+class Found:
+    """An object and whether this call created it."""
+
+    obj: object
+    created: bool
+
+    @property
+    def verb(self):
+        return "created" if self.created else "reused"
+
+
+def write_private_file(path, content):
+    """Write a file only its owner can read (it holds a secret)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+    # An existing file keeps its mode through O_CREAT: make sure of it
+    path.chmod(0o600)
+
+
+def ensure_superuser(email=DEFAULT_EMAIL, password=None, password_file=None):
+    """The superuser with this email, created with `password`, or with a random password
+    written to `password_file`, or else with no usable password."""
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        if not user.is_admin:
+            user.is_admin = True
+            user.save(update_fields=["is_admin"])
+        return Found(user, False)
+    if not password and password_file is not None:
+        password = secrets.token_urlsafe(12)
+        write_private_file(password_file, password + "\n")
+    return Found(User.objects.create_superuser(email, password or None), True)
+
+
+def api_token(user):
+    token, _created = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def ensure_default_farm(name=DEFAULT_FARM_NAME):
+    """The farm named by PONOS_DEFAULT_FARM when set, else the oldest farm named `name`."""
+    if settings.PONOS_DEFAULT_FARM:
+        farm = Farm.objects.filter(pk=settings.PONOS_DEFAULT_FARM).first()
+        if farm is None:
+            raise ImproperlyConfigured(
+                f"PONOS_DEFAULT_FARM names the farm {settings.PONOS_DEFAULT_FARM}, which does "
+                "not exist: unset it to create a default farm, or create that farm first."
+            )
+        return Found(farm, False)
+    farm = Farm.objects.filter(name=name).order_by("id").first()
+    if farm is not None:
+        return Found(farm, False)
+    return Found(create_farm(name), True)
+
+
+def ensure_demo_corpus(user):
+    corpus = Corpus.objects.filter(
+        name=DEMO_CORPUS_NAME, memberships__user=user, memberships__level=Level.ADMIN
+    ).first()
+    if corpus is not None:
+        return Found(corpus, False)
+    with transaction.atomic():
+        corpus = Corpus.objects.create(name=DEMO_CORPUS_NAME)
+        CorpusMembership.objects.create(corpus=corpus, user=user, level=Level.ADMIN)
+    return Found(corpus, True)
+
+
+def ensure_demo_versions():
+    """The demo worker and one version per role; a version is reused when its command is
+    unchanged, so changing a command here makes a new version."""
+    worker, worker_created = Worker.objects.get_or_create(
+        slug=DEMO_WORKER_SLUG, defaults={"name": "Demo worker", "type": "demo"}
+    )
+    versions, created = {}, worker_created
+    for role, (_description, command) in DEMO_VERSIONS.items():
+        version = (
+            WorkerVersion.objects.filter(worker=worker, command=command).order_by("version").first()
+        )
+        if version is None:
+            version = create_worker_version(worker.pk, docker_image=DEMO_IMAGE, command=command)
+            created = True
+        versions[role] = version
+    return Found(versions, created)
+
+
+def ensure_demo_process(name, user, corpus, farm, versions):
+    """A demo process with its worker runs, started on `farm` once."""
+    process = Process.objects.filter(name=name, corpus=corpus, creator=user).first()
+    created = process is None
+    if created:
+        process = Process.objects.create(
+            name=name, mode=ProcessMode.WORKERS, corpus=corpus, creator=user
+        )
+        worker_runs = {}
+        for role, parents in DEMO_PROCESSES[name]:
+            worker_runs[role] = create_worker_run(
+                process.pk,
+                version=versions[role],
+                parents=[worker_runs[parent] for parent in parents],
+            )
+    if process.started is None:
+        start_process(process.pk, farm=farm)
+        process.refresh_from_db()
+    return Found(process, created)
+
+
+@dataclasses.dataclass
+class Installation:
+    """What `bootstrap` found or created; the demo fields stay empty without the demo."""
+
+    superuser: Found
+    token: str
+    farm: Found
+    corpus: Found | None = None
+    versions: Found | None = None
+    processes: list = dataclasses.field(default_factory=list)
+
+    def created(self):
+        found = [self.superuser, self.farm, self.corpus, self.versions, *self.processes]
+        return sum(item.created for item in found if item is not None)
+
+    def reused(self):
+        found = [self.superuser, self.farm, self.corpus, self.versions, *self.processes]
+        return sum(not item.created for item in found if item is not None)
+
+
+def bootstrap(*, email=DEFAULT_EMAIL, password=None, password_file=None, demo=True):
+    """Everything `make run` needs: found again, or created."""
+    superuser = ensure_superuser(email, password, password_file)
+    installation = Installation(
+        superuser=superuser, token=api_token(superuser.obj), farm=ensure_default_farm()
+    )
+    if demo:
+        user, farm = superuser.obj, installation.farm.obj
+        installation.corpus = ensure_demo_corpus(user)
+        installation.versions = ensure_demo_versions()
+        installation.processes = [
+            ensure_demo_process(
+                name, user, installation.corpus.obj, farm, installation.versions.obj
+            )
+            for name in DEMO_PROCESSES
+        ]
+    return installation

@@ -1,0 +1,190 @@
+"""manage.py bootstrap: the superuser, the default farm and the demo, created once."""
+
+import io
+import stat
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.users.models import User
+from ponos.models import Farm, State, Task
+from process.bootstrap import DEMO_VERSIONS
+from process.models import Process, Worker, WorkerRun, WorkerVersion
+from tests.factories import FarmFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def bootstrap(*args):
+    out = io.StringIO()
+    call_command("bootstrap", *args, stdout=out)
+    return out.getvalue()
+
+
+def counts():
+    return {
+        model.__name__: model.objects.count()
+        for model in (User, Farm, Corpus, Worker, WorkerVersion, Process, WorkerRun, Task)
+    }
+
+
+def line(output, prefix):
+    [found] = [text for text in output.splitlines() if text.startswith(prefix)]
+    return found[len(prefix) :]
+
+
+def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
+    first = bootstrap()
+    after_first = counts()
+    second = bootstrap()
+
+    assert (
+        counts()
+        == after_first
+        == {
+            "User": 1,
+            "Farm": 1,
+            "Corpus": 1,
+            "Worker": 1,
+            "WorkerVersion": 3,
+            "Process": 2,
+            "WorkerRun": 5,
+            "Task": 5,
+        }
+    )
+    user = User.objects.get()
+    assert user.email == "admin@localhost"
+    assert user.is_admin
+    assert line(first, "API token: ") == line(second, "API token: ") == user.auth_token.key
+    assert first.splitlines()[-1] == "Bootstrap done: 6 created, 0 reused."
+    assert second.splitlines()[-1] == "Bootstrap done: 0 created, 6 reused."
+    farm = Farm.objects.get()
+    assert line(second, "Default farm: ") == f"{farm.name} ({farm.id}, reused)"
+
+
+def test_the_demo_processes_are_started_on_the_default_farm():
+    bootstrap()
+
+    farm = Farm.objects.get()
+    corpus = Corpus.objects.get()
+    assert CorpusMembership.objects.get(corpus=corpus).level == Level.ADMIN
+    versions = {
+        version.command: version.version
+        for version in WorkerVersion.objects.filter(worker__slug="demo")
+    }
+    assert versions == {command: n for n, (_, command) in enumerate(DEMO_VERSIONS.values(), 1)}
+
+    demo = Process.objects.get(name="Demo process")
+    assert (demo.mode, demo.corpus, demo.farm, demo.started is not None) == (
+        "workers",
+        corpus,
+        farm,
+        True,
+    )
+    tasks = {task.slug: task for task in Task.objects.filter(process=demo)}
+    assert {slug: task.state for slug, task in tasks.items()} == {
+        "demo": State.PENDING,
+        "demo_2": State.UNSCHEDULED,
+    }
+    assert list(tasks["demo_2"].parents.all()) == [tasks["demo"]]
+
+    failing = Process.objects.get(name="Demo process with a failure")
+    tasks = {task.slug: task for task in Task.objects.filter(process=failing)}
+    assert set(tasks) == {"demo", "demo_2", "demo_3"}
+    # write, then fail, then read: the reader waits for the failing task
+    assert list(tasks["demo_2"].parents.all()) == [tasks["demo"]]
+    assert list(tasks["demo_3"].parents.all()) == [tasks["demo_2"]]
+    assert tasks["demo_2"].command == DEMO_VERSIONS["fail"][1]
+
+
+def test_the_new_superuser_gets_a_random_password_in_a_private_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "root@example.com")
+    password_file = tmp_path / "secrets" / "admin-password"
+
+    output = bootstrap("--no-demo", "--password-file", str(password_file))
+
+    password = password_file.read_text().strip()
+    assert len(password) >= 16
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert User.objects.get(email="root@example.com").check_password(password)
+    assert line(output, "Superuser: ") == (
+        f"root@example.com (created); its password is in {password_file}"
+    )
+    # The next run leaves the password alone
+    bootstrap("--no-demo", "--password-file", str(password_file))
+    assert password_file.read_text().strip() == password
+
+
+def test_the_password_comes_from_the_environment_when_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long enough password")
+    password_file = tmp_path / "admin-password"
+
+    bootstrap("--no-demo", "--password-file", str(password_file))
+
+    assert User.objects.get().check_password("a long enough password")
+    assert not password_file.exists()
+
+
+def test_without_password_it_says_how_to_set_one(monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    output = bootstrap("--no-demo")
+
+    assert not User.objects.get().has_usable_password()
+    assert "manage.py changepassword admin@localhost" in line(output, "Superuser: ")
+
+
+def test_an_existing_user_of_that_email_becomes_a_superuser(monkeypatch):
+    monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
+    User.objects.create_user("admin@localhost", "secret password")
+
+    bootstrap("--no-demo")
+
+    user = User.objects.get()
+    assert user.is_admin
+    assert user.check_password("secret password")
+
+
+def test_the_agent_configuration_holds_the_farm_and_its_seed(tmp_path):
+    config = tmp_path / "agent.yml"
+
+    bootstrap("--no-demo", "--agent-config", str(config))
+
+    farm = Farm.objects.get()
+    assert yaml.safe_load(config.read_text()) == {"farm": str(farm.id), "seed": farm.seed}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert Corpus.objects.count() == Process.objects.count() == 0
+
+
+def test_the_farm_named_by_ponos_default_farm_is_the_default_one():
+    farm = FarmFactory(name="Production farm")
+    with override_settings(PONOS_DEFAULT_FARM=farm.pk):
+        output = bootstrap()
+
+    assert Farm.objects.get() == farm
+    assert line(output, "Default farm: ") == f"Production farm ({farm.id}, reused)"
+    assert set(Process.objects.values_list("farm", flat=True)) == {farm.pk}
+
+
+def test_an_unknown_ponos_default_farm_is_an_error():
+    with (
+        override_settings(PONOS_DEFAULT_FARM="0c7d7c2e-1111-4222-8333-444455556666"),
+        pytest.raises(CommandError, match="PONOS_DEFAULT_FARM names the farm 0c7d7c2e"),
+    ):
+        bootstrap()
+    assert Farm.objects.count() == 0
+
+
+def test_a_changed_demo_command_makes_a_new_version(monkeypatch):
+    bootstrap()
+    monkeypatch.setitem(DEMO_VERSIONS, "fail", ("fails on purpose", "exit 2"))
+
+    bootstrap()
+
+    assert WorkerVersion.objects.get(worker__slug="demo", command="exit 2").version == 4
+    # The demo processes were started already: they keep their worker runs
+    assert WorkerRun.objects.count() == 5
