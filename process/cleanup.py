@@ -16,8 +16,9 @@ no storage call is made inside one. Interrupting a run at any point leaves nothi
 next run cannot finish.
 """
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,6 +43,9 @@ ARTIFACT_PAGE = 1000
 # tasks, and of several processes, fill the same call, so that a cleanup sends one request
 # per thousand keys whatever the number of artifacts per task.
 DELETE_BATCH = 1000
+# delete_many calls running at once: the store works on some while the next keys are read
+# and rows are deleted. Each holds one connection of the S3 client's pool (10 by default).
+DELETE_CONCURRENCY = 4
 # An object younger than this may belong to a task whose row is not visible yet
 ORPHAN_MIN_AGE = timedelta(hours=1)
 PROGRESS_EVERY = 10_000
@@ -211,17 +215,25 @@ class ExpiredTaskPurger:
     Keys of each bucket wait in a buffer, each with the task it belongs to, until the buffer
     holds a whole call. A task is *sealed* once all its keys entered the buffers; it is done
     when it is sealed and none of its keys waits any more. Done tasks whose keys were all
-    deleted have their rows deleted by batches; the others keep them. Only the keys of two
-    buffers and one batch of tasks are ever held.
+    deleted have their rows deleted by batches; the others keep them.
+
+    Up to DELETE_CONCURRENCY calls run in a thread pool while this thread reads the next
+    tasks and deletes the rows of done ones: the store's latency is not added to the
+    database's. Their results are taken in the order they were sent, and only here: every
+    counter and every row is handled by this thread alone. Only the keys of the buffers and
+    of the calls in flight, and one batch of tasks, are ever held.
     """
 
-    def __init__(self, storage: Storage, report: CleanupReport, dry_run: bool, progress):
+    def __init__(self, storage: Storage, report: CleanupReport, dry_run: bool, progress, pool):
         self.storage = storage
         self.report = report
         self.dry_run = dry_run
         self.progress = progress
+        self.pool = pool
         self.buffers = {bucket: [] for bucket in storage.buckets}
-        # Keys of each task waiting in the buffers
+        # (future, bucket, [(key, task id)]) of the calls sent, oldest first
+        self.in_flight = deque()
+        # Keys of each task waiting in the buffers or in calls in flight
         self.waiting = Counter()
         self.sealed = set()
         # Tasks with a key that could not be deleted, until they are done
@@ -230,7 +242,7 @@ class ExpiredTaskPurger:
         self.ready = []
 
     def add_tasks(self, task_ids) -> None:
-        """Queue the log and artifact keys of a batch of tasks of one process."""
+        """Queue the log and artifact keys of a batch of tasks."""
         for task_id in task_ids:
             self.add_key(self.storage.logs_bucket, log_key(task_id), task_id)
         for page in artifact_pages(task_ids):
@@ -249,15 +261,30 @@ class ExpiredTaskPurger:
             self.flush_bucket(bucket)
 
     def flush_bucket(self, bucket: str) -> None:
-        """One delete_many call for the keys waiting in a bucket's buffer."""
+        """Send one delete_many call for the keys waiting in a bucket's buffer."""
         entries = self.buffers[bucket]
         if not entries:
             return
-        keys = [key for key, _task_id in entries]
-        # A StorageError leaves these tasks waiting forever in this run: they keep their rows
-        failed = set() if self.dry_run else set(self.storage.delete_many(bucket, keys))
         self.buffers[bucket] = []
-        deleted = len(keys) - len(failed)
+        if self.dry_run:
+            self.settle(bucket, entries, failed=set())
+            return
+        keys = [key for key, _task_id in entries]
+        future = self.pool.submit(self.storage.delete_many, bucket, keys)
+        self.in_flight.append((future, bucket, entries))
+        if len(self.in_flight) >= DELETE_CONCURRENCY:
+            self.collect()
+
+    def collect(self) -> None:
+        """
+        Wait for the oldest call in flight and settle its keys. A StorageError is raised
+        again here: the tasks of that call stay waiting, and keep their rows.
+        """
+        future, bucket, entries = self.in_flight.popleft()
+        self.settle(bucket, entries, failed=set(future.result()))
+
+    def settle(self, bucket: str, entries, failed: set) -> None:
+        deleted = len(entries) - len(failed)
         if bucket == self.storage.logs_bucket:
             self.report.logs += deleted
         else:
@@ -300,37 +327,48 @@ class ExpiredTaskPurger:
             self.progress(f"{self.report.tasks} expired tasks deleted so far…")
 
     def finish(self) -> None:
-        """Send the keys still waiting, and delete the rows of the tasks that are done."""
+        """Send the keys still waiting, wait for every call, delete the rows of done tasks."""
         for bucket in self.buffers:
             self.flush_bucket(bucket)
+        while self.in_flight:
+            self.collect()
         self.delete_ready_rows()
 
     def abandon(self) -> None:
-        """After a storage error: delete what is safe to delete, keep every other task."""
+        """
+        After a storage error: settle the calls still in flight, delete the rows of the tasks
+        whose objects are gone, and keep every other task.
+        """
+        while self.in_flight:
+            try:
+                self.collect()
+            except StorageError as e:
+                self.report.fail(f"Another deletion failed: {e}")
         self.delete_ready_rows()
         self.report.kept_tasks += len(set(self.waiting) | self.sealed)
 
 
 def purge_expired_processes(storage, now, report, dry_run, progress) -> None:
-    purger = ExpiredTaskPurger(storage, report, dry_run, progress)
-    try:
-        for page in expired_process_pages(now):
-            eligible = []
-            for process_id, state in page:
-                if state in ACTIVE_STATES:
-                    # Its agents may still upload logs and artifacts: left for a later run
-                    report.skipped_active += 1
-                    progress(f"Process {process_id} expired but is {state}: skipped.")
-                else:
-                    eligible.append(process_id)
-            report.expired_processes += len(eligible)
-            for group, expected in process_groups(eligible, now):
-                for batch in expired_task_batches(group, now, expected):
-                    purger.add_tasks(batch)
-        purger.finish()
-    except StorageError as e:
-        report.fail(f"Stopped deleting expired tasks on a storage error: {e}")
-        purger.abandon()
+    with ThreadPoolExecutor(DELETE_CONCURRENCY, thread_name_prefix="cleanup") as pool:
+        purger = ExpiredTaskPurger(storage, report, dry_run, progress, pool)
+        try:
+            for page in expired_process_pages(now):
+                eligible = []
+                for process_id, state in page:
+                    if state in ACTIVE_STATES:
+                        # Its agents may still upload logs and artifacts: left for a later run
+                        report.skipped_active += 1
+                        progress(f"Process {process_id} expired but is {state}: skipped.")
+                    else:
+                        eligible.append(process_id)
+                report.expired_processes += len(eligible)
+                for group, expected in process_groups(eligible, now):
+                    for batch in expired_task_batches(group, now, expected):
+                        purger.add_tasks(batch)
+            purger.finish()
+        except StorageError as e:
+            report.fail(f"Stopped deleting expired tasks on a storage error: {e}")
+            purger.abandon()
 
 
 def delete_orphans(storage, bucket, keys, report, dry_run) -> None:

@@ -101,16 +101,17 @@ def refuse_deletes(storage, refused_keys):
     without them (so the objects stay), and the answer lists them among its Errors.
     """
     refused_keys = set(refused_keys)
-    refused_now = []
 
-    def leave_out(params, **kwargs):
+    # Calls may run in several threads: each keeps what it left out in its own context
+    def leave_out(params, context, **kwargs):
         objects = params["Delete"]["Objects"]
-        refused_now[:] = [item["Key"] for item in objects if item["Key"] in refused_keys]
+        context["refused"] = [item["Key"] for item in objects if item["Key"] in refused_keys]
         params["Delete"]["Objects"] = [item for item in objects if item["Key"] not in refused_keys]
 
-    def report(parsed, **kwargs):
+    def report(parsed, context, **kwargs):
         parsed.setdefault("Errors", []).extend(
-            {"Key": key, "Code": "AccessDenied", "Message": "Access Denied"} for key in refused_now
+            {"Key": key, "Code": "AccessDenied", "Message": "Access Denied"}
+            for key in context["refused"]
         )
 
     events = storage.client.meta.events
