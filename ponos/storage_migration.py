@@ -14,6 +14,13 @@ database, which :func:`classified_objects` asks once per page of listed keys.
 :func:`migrate_storage` copies every old key to its new name, checks the copy's size, then
 deletes the old key. It never overwrites a destination of another size: that object belongs
 to someone else, and the operator has to look at it.
+
+The rule cannot tell an old key from the orphan of a deleted task whose artifact path began
+with a UUID folder (``<deleted task>/<uuid>/<rest>``). Both are treated as old, the safe side:
+cleanup's sweep never deletes them, and the migration renames them. Such an orphan becomes
+``<uuid>/<rest>``; when no task has that id, it is a new-layout orphan that the sweep then
+deletes, and a later migration may rename it once more before that. Keys of existing tasks
+are never affected.
 """
 
 import re

@@ -11,9 +11,9 @@ Cleanup of expired processes (SPEC §8), run daily from cron by ``manage.py clea
 Memory does not grow with the number of tasks: processes are read by pages (keyset on their
 id), their tasks by batches, artifacts by pages, and buckets are listed lazily. Objects go
 before rows: a task whose objects could not all be deleted keeps its rows, and the next run
-tries again (a missing object counts as deleted). Rows are deleted in short transactions, and
-no storage call is made inside one. Interrupting a run at any point leaves nothing that the
-next run cannot finish.
+tries again (a missing object counts as deleted). Rows are deleted in short transactions that
+never wait on the storage. Interrupting a run at any point leaves nothing that the next run
+cannot finish.
 """
 
 from collections import Counter, deque
