@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from arkindex.api.errors import validation_error
 from ponos.api.access import calling_agent, calling_task, get_task_for_artifacts
-from ponos.artifacts import declare_artifact, put_url
+from ponos.artifacts import declare_artifact, path_errors, put_url
 from ponos.models import Artifact
 from ponos.serializers.artifacts import ArtifactCreateSerializer, ArtifactSerializer
 from ponos.storage import InvalidKeyError, artifact_key, get_storage
@@ -85,7 +85,8 @@ class ArtifactDownload(generics.GenericAPIView):
     )
     def get(self, request, id, path):
         task = get_task_for_artifacts(request, id)
-        if not Artifact.objects.filter(task=task, path=path).exists():
+        # No artifact has an invalid path, and one with a NUL cannot even be looked up.
+        if path_errors(path) or not Artifact.objects.filter(task=task, path=path).exists():
             raise Http404
         url = get_storage().presigned_get(
             settings.PONOS_ARTIFACTS_BUCKET, artifact_key(task.id, path)
