@@ -88,6 +88,10 @@ def env_uuid(name, default=None, environ=None):
         raise ImproperlyConfigured(f"{name} must be a UUID, got {value!r}.") from None
 
 
+# Seconds a database connection is reused for before it is closed and opened again.
+PERSISTENT_CONNECTION_AGE = 600
+
+
 def env_database(name, default, environ=None):
     import dj_database_url
 
@@ -96,8 +100,16 @@ def env_database(name, default, environ=None):
         raise ImproperlyConfigured(
             f"{name} must be a sqlite:/// or postgres:// URL, got {value!r}."
         )
+    postgres = not value.startswith("sqlite://")
     try:
-        config = dj_database_url.parse(value, conn_max_age=0)
+        # PostgreSQL connections are kept between requests (each worker holds one), checked
+        # before reuse: opening one forks a server process and authenticates, which cost
+        # more than most API requests themselves.
+        config = dj_database_url.parse(
+            value,
+            conn_max_age=PERSISTENT_CONNECTION_AGE if postgres else 0,
+            conn_health_checks=postgres,
+        )
     except ValueError as e:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {e}.") from None
     return config

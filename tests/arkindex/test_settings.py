@@ -152,6 +152,9 @@ def test_database_urls_parse():
     postgres = env_database("VAR", "", environ={"VAR": "postgres://u:p@db:5433/ark"})
     assert postgres["ENGINE"] == "django.db.backends.postgresql"
     assert (postgres["HOST"], postgres["PORT"], postgres["NAME"]) == ("db", 5433, "ark")
+    # Workers keep their PostgreSQL connection between requests, checked before reuse.
+    assert postgres["CONN_MAX_AGE"] > 0
+    assert postgres["CONN_HEALTH_CHECKS"] is True
 
 
 @pytest.mark.parametrize("value", ["mysql://u@db/ark", "db.example.com", "postgres://db:port/x"])
