@@ -1,5 +1,6 @@
 """Authentication of users: API tokens (`Token <key>`) and browser sessions."""
 
+from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 
 
@@ -8,6 +9,12 @@ class UserTokenAuthentication(TokenAuthentication):
 
     caller_kind = "user"
     keyword = "Token"
+
+    def authenticate_credentials(self, key):
+        if "\x00" in key:
+            # PostgreSQL refuses a NUL in a query parameter: no key has one.
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(key)
 
 
 class CsrfSessionAuthentication(SessionAuthentication):

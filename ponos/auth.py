@@ -17,9 +17,13 @@ def credentials(request, keyword):
             f"Invalid {keyword} header: expected '{keyword} <token>'."
         )
     try:
-        return parts[1].decode()
+        token = parts[1].decode()
     except UnicodeError:
         raise exceptions.AuthenticationFailed(f"Invalid {keyword} token.") from None
+    if "\x00" in token:
+        # PostgreSQL refuses a NUL in a query parameter: no token has one.
+        raise exceptions.AuthenticationFailed(f"Invalid {keyword} token.")
+    return token
 
 
 class TaskTokenAuthentication(BaseAuthentication):
