@@ -117,8 +117,9 @@ class Stack:
         if not self.server.alive():
             raise AssertionError(f"The server died\n{self.server.tail()}")
         try:
-            return requests.get(f"{self.url}/health/", timeout=2).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{self.url}/health/", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or no worker ready to answer yet
             return False
 
     def start_agent(self, hostname, *, farm_id=None, seed=None):
