@@ -8,7 +8,7 @@ token, a task token).
 
 `make test` runs a few examples per operation and caller with a fixed seed;
 `make fuzz` runs many more (`--fuzz-examples`, and `--fuzz-seed` to explore elsewhere).
-Generated ids rarely name an object, so half of the cases get the id of a real object of
+Generated ids rarely name an object, so three cases out of four get the id of a real object of
 the right kind in their path and body, to reach past the 404s.
 """
 
