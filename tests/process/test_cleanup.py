@@ -501,7 +501,9 @@ def test_the_memory_of_a_cleanup_does_not_grow_with_the_number_of_tasks(s3_app_s
         return peak
 
     # With 4 keys per task, the buffers and the calls in flight are full from about 1,500
-    # tasks on: past that, the peak stays the same (three times the tasks here).
+    # tasks on: past that, the peak stays about the same for three times the tasks. How many
+    # delete calls overlap depends on scheduling, so the bound leaves room for that, far
+    # below the 3x that memory proportional to the tasks would show.
     small, large = peak_memory(1500), peak_memory(4500)
 
-    assert large < small * 1.2
+    assert large < small * 1.6
