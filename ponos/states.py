@@ -75,6 +75,14 @@ def summarize(states):
     return next(state for state in SUMMARY_ORDER if state in states)
 
 
+def process_id_of(task_id):
+    """The process of a task, read before locking that process (the lock comes first)."""
+    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        raise Task.DoesNotExist
+    return process_id
+
+
 def lock_process(process_id):
     return process_model().objects.select_for_update().get(pk=process_id)
 
@@ -191,9 +199,7 @@ def _is_repeat(task, state):
 def report_state(task_id, state, *, agent, now=None):
     """An agent's report on a task it holds (PartialUpdateTask by an agent)."""
     now = now or timezone.now()
-    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
-    if process_id is None:
-        raise Task.DoesNotExist
+    process_id = process_id_of(task_id)
     with transaction.atomic():
         process = lock_process(process_id)
         task = _locked_task(process, task_id)
@@ -223,9 +229,7 @@ def user_set_state(task_id, state, now=None):
     stopped too, since they can no longer start.
     """
     now = now or timezone.now()
-    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
-    if process_id is None:
-        raise Task.DoesNotExist
+    process_id = process_id_of(task_id)
     with transaction.atomic():
         process = lock_process(process_id)
         task = _locked_task(process, task_id)
@@ -469,9 +473,7 @@ def restart_task(task_id, now=None):
     active again (its `finished` is cleared) when the new task is pending.
     """
     now = now or timezone.now()
-    process_id = Task.objects.filter(pk=task_id).values_list("process_id", flat=True).first()
-    if process_id is None:
-        raise Task.DoesNotExist
+    process_id = process_id_of(task_id)
     with transaction.atomic():
         process = lock_process(process_id)
         task = _locked_task(process, task_id)
