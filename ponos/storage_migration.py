@@ -25,9 +25,10 @@ are never affected.
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ponos.models import Task
+from ponos.reports import OperationReport
 from ponos.storage import ObjectInfo, Storage, StorageError, artifact_key, get_storage, log_key
 
 # Keys are written with str(uuid): lowercase and hyphenated. Any other spelling was not written
@@ -41,8 +42,6 @@ AMBIGUOUS_ARTIFACT = re.compile(rf"(?P<first>{UUID})/(?P<task>{UUID})/(?P<path>.
 
 # Listed keys are classified by pages of this size: one database query per page
 PAGE_SIZE = 1000
-# Failure messages kept for the output; further failures are only counted
-MAX_MESSAGES = 20
 
 
 class Layout:
@@ -157,8 +156,7 @@ def classified_objects(storage: Storage, bucket: str) -> Iterator[ClassifiedObje
 
 
 @dataclass
-class MigrationReport:
-    dry_run: bool = False
+class MigrationReport(OperationReport):
     scanned: int = 0
     old_keys: int = 0
     copied: int = 0
@@ -167,17 +165,6 @@ class MigrationReport:
     deleted: int = 0
     # Destinations of another size: never overwritten, both objects kept
     conflicts: int = 0
-    failures: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return self.failures > 0
-
-    def fail(self, message: str, count: int = 1) -> None:
-        self.failures += count
-        if len(self.messages) < MAX_MESSAGES:
-            self.messages.append(message)
 
     def summary(self) -> str:
         verb = "would be" if self.dry_run else "were"

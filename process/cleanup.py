@@ -19,7 +19,7 @@ cannot finish.
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from ponos.models import ACTIVE_STATES, Artifact, Task
+from ponos.reports import OperationReport
 from ponos.states import release_dead_agents
 from ponos.storage import Storage, StorageError, artifact_key, get_storage, log_key
 from ponos.storage_migration import Layout, classified_objects
@@ -49,8 +50,6 @@ DELETE_CONCURRENCY = 4
 # An object younger than this may belong to a task whose row is not visible yet
 ORPHAN_MIN_AGE = timedelta(hours=1)
 PROGRESS_EVERY = 10_000
-# Failure messages kept for the output; further failures are only counted
-MAX_MESSAGES = 20
 
 
 def no_progress(message: str) -> None:
@@ -58,8 +57,7 @@ def no_progress(message: str) -> None:
 
 
 @dataclass
-class CleanupReport:
-    dry_run: bool = False
+class CleanupReport(OperationReport):
     expired_processes: int = 0
     skipped_active: int = 0
     tasks: int = 0
@@ -72,17 +70,6 @@ class CleanupReport:
     released: int = 0
     # Tasks kept because some of their objects could not be deleted
     kept_tasks: int = 0
-    failures: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return self.failures > 0
-
-    def fail(self, message: str, count: int = 1) -> None:
-        self.failures += count
-        if len(self.messages) < MAX_MESSAGES:
-            self.messages.append(message)
 
     def summary(self) -> str:
         prefix = "Dry run, nothing changed." if self.dry_run else "Cleanup finished."
