@@ -1,3 +1,5 @@
+import re
+
 from rest_framework import exceptions, parsers
 
 # Deeper documents are refused: Python's JSON decoder and encoder recurse once per level,
@@ -6,15 +8,18 @@ from rest_framework import exceptions, parsers
 MAX_DEPTH = 100
 
 NUL_DETAIL = "Null characters are not allowed."
+# Lone surrogates decode from JSON escapes, but no UTF-8 text can hold them.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing with a 400 what the database could never store.
 
     - A document nested too deeply (DRF lets the decoder's RecursionError through as a 500).
-    - A NUL character in any string or key: PostgreSQL text and jsonb cannot hold one, and
-      DRF only checks character fields, not the inside of JSON fields (a configuration, an
-      env). The error names where the NUL is, as DRF's own check of character fields does.
+    - A NUL character or a lone surrogate in any string or key: PostgreSQL text and jsonb
+      cannot hold them, and DRF only checks character fields, not the inside of JSON fields
+      (a configuration, an env). The error names where the character is, with the code and
+      message of DRF's own check of character fields.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -29,7 +34,7 @@ class JSONParser(parsers.JSONParser):
 
 
 def check_document(data):
-    """Raise for a document deeper than MAX_DEPTH or holding a NUL character.
+    """Raise for a document deeper than MAX_DEPTH or holding a character no text can store.
 
     Iterative, so that checking a deep document cannot itself run out of stack.
     """
@@ -41,20 +46,28 @@ def check_document(data):
                 f"JSON parse error - the document is nested more than {MAX_DEPTH} levels deep."
             )
         if isinstance(value, str):
-            if "\x00" in value:
-                raise nul_error(path)
+            check_text(value, path)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if "\x00" in key:
-                    raise nul_error((*path, key))
+                # Named at the object holding it: the key itself may not even be printable.
+                check_text(key, path, " (in a key)")
                 stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, index)) for index, item in enumerate(value))
 
 
-def nul_error(path):
+def check_text(text, path, where=""):
+    if "\x00" in text:
+        raise error_at(path, NUL_DETAIL[:-1] + where + ".", "null_characters_not_allowed")
+    surrogate = SURROGATE.search(text)
+    if surrogate:
+        detail = f"Surrogate characters are not allowed{where}: U+{ord(surrogate.group()):X}."
+        raise error_at(path, detail, "surrogate_characters_not_allowed")
+
+
+def error_at(path, message, code):
     """A validation error at `path` (keys and indexes), like DRF's own for character fields."""
-    detail = [exceptions.ErrorDetail(NUL_DETAIL, code="null_characters_not_allowed")]
+    detail = [exceptions.ErrorDetail(message, code=code)]
     for part in reversed(path):
         detail = {part: detail}
     return exceptions.ValidationError(detail)
