@@ -233,39 +233,59 @@ def test_a_document_of_the_largest_depth_is_stored(superuser, ids):
 
 
 @pytest.mark.parametrize(
-    ("configuration", "attr"),
+    ("configuration", "code", "attr"),
     [
-        ({"a": "x\u0000y"}, ["configuration", "a"]),
-        ({"a\u0000": 1}, ["configuration", "a\u0000"]),
-        ({"a": [1, {"b": ["\u0000"]}]}, ["configuration", "a", 1, "b", 0]),
+        ('{"a": "x\\u0000y"}', "null_characters_not_allowed", ["configuration", "a"]),
+        ('{"a\\u0000": 1}', "null_characters_not_allowed", ["configuration"]),
+        (
+            '{"a": [1, {"b": ["\\u0000"]}]}',
+            "null_characters_not_allowed",
+            ["configuration", "a", 1, "b", 0],
+        ),
+        ('{"a": "\\ud800"}', "surrogate_characters_not_allowed", ["configuration", "a"]),
+        ('{"\\udfff": 1}', "surrogate_characters_not_allowed", ["configuration"]),
     ],
 )
-def test_a_nul_character_inside_json_is_a_400_naming_where(
-    superuser, process, ids, configuration, attr
+def test_a_character_no_text_can_store_inside_json_is_a_400_naming_where(
+    superuser, process, ids, configuration, code, attr
 ):
-    # PostgreSQL cannot store a NUL in text or jsonb: without this check, a 500.
+    # PostgreSQL stores neither a NUL nor a lone surrogate in text or jsonb: without this
+    # check, a 500.
     before = snapshot()
     client = client_for(superuser)
-    for response in (
-        client.patch(
-            f"/api/v1/workers/versions/{ids['version']}/",
-            {"configuration": configuration},
-            format="json",
+    version = ids["version"]
+    for send_body, path, body in (
+        (
+            client.patch,
+            f"/api/v1/workers/versions/{version}/",
+            f'{{"configuration": {configuration}}}',
         ),
-        client.post(
+        (
+            client.post,
             f"/api/v1/process/{process.id}/workers/",
-            {"version": str(ids["version"]), "configuration": configuration},
-            format="json",
+            f'{{"version": "{version}", "configuration": {configuration}}}',
         ),
     ):
-        assert_error(response, 400, code="null_characters_not_allowed", attr=attr)
+        response = send_body(path, body, content_type="application/json")
+        assert_error(response, 400, code=code, attr=attr)
     assert snapshot() == before
+
+
+def test_a_valid_astral_character_is_stored(superuser, ids):
+    body = '{"configuration": {"\\ud83d\\ude00": "\\ud83d\\ude00"}}'
+    response = client_for(superuser).patch(
+        f"/api/v1/workers/versions/{ids['version']}/", body, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert WorkerVersion.objects.get(pk=ids["version"]).configuration == {
+        "\U0001f600": "\U0001f600"
+    }
 
 
 def test_a_nul_character_in_an_env_name_is_a_400(running_task, process):
     body = {"process_id": str(process.id), "slug": "new", "image": "i", "env": {"A\u0000": "1"}}
     response = task_client(running_task).post("/api/v1/task/", body, format="json")
-    assert_error(response, 400, code="null_characters_not_allowed", attr=["env", "A\u0000"])
+    assert_error(response, 400, code="null_characters_not_allowed", attr=["env"])
     assert Task.objects.count() == 1
 
 
