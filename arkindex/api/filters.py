@@ -17,8 +17,12 @@ class StrictBooleanField(forms.Field):
             return None
         parsed = parse_bool(value)
         if parsed is None:
+            # The value goes in `params`: django-filter formats the message with them, and
+            # a '%' of the value in the message itself would break that formatting (a 500).
             raise forms.ValidationError(
-                f"{value!r} is not a boolean: use true, false, 1 or 0.", code="invalid"
+                "%(value)r is not a boolean: use true, false, 1 or 0.",
+                code="invalid",
+                params={"value": value},
             )
         return parsed
 
