@@ -478,3 +478,18 @@ def test_worker_run_parents_of_another_process_are_refused(superuser, process, i
     )
     assert_error(response, 400, attr=["parents"])
     assert not WorkerRun.objects.get(pk=ids["worker_run"]).parents.exists()
+
+
+# Format characters -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["%s", "%(value)s", "{0}", "%n%n%n", "%"])
+@pytest.mark.parametrize(
+    "parameter", ["corpus", "mode", "state", "name", "created", "with_tasks", "page_size"]
+)
+def test_format_characters_in_a_query_parameter_are_never_a_500(superuser, parameter, value):
+    response = client_for(superuser).get("/api/v1/process/", {parameter: value})
+    if parameter == "name":
+        assert response.status_code == 200
+    else:
+        assert_error(response, 400, attr=[parameter])
