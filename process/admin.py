@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
 
 from process.models import Process, Worker, WorkerRun, WorkerVersion
 
@@ -19,6 +21,10 @@ class ProcessAdmin(admin.ModelAdmin):
     # The state is a summary kept by the task state machine.
     readonly_fields = ["state", "last_run", "started", "finished"]
     inlines = [WorkerRunInline]
+    # Scheme-less repository URLs are read as https, as Django 6 will by default.
+    formfield_overrides = {
+        models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
+    }
 
 
 class WorkerVersionInline(admin.TabularInline):
