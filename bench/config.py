@@ -31,7 +31,7 @@ class Config:
 
 FULL = Config(
     name="full",
-    runs=5,
+    runs=7,
     gunicorn_workers=4,
     retrieve_sizes=(10, 100, 1_000, 5_000),
     list_sizes=(1_000, 10_000, 100_000),

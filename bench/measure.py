@@ -24,6 +24,23 @@ def median_ms(action, runs, warmup=1):
     return statistics.median(samples), samples
 
 
+def paired_medians(ours, floor, runs, warmup=1):
+    """Median wall times in milliseconds of `ours()` and `floor()`, timed in turns: on a
+    machine shared with other work, both see the same moments of load."""
+    for _ in range(warmup):
+        ours()
+        floor()
+    samples = ([], [])
+    for run in range(runs):
+        # Alternate which goes first, so that neither always follows the other.
+        order = ((0, ours), (1, floor)) if run % 2 == 0 else ((1, floor), (0, ours))
+        for index, action in order:
+            start = time.perf_counter()
+            action()
+            samples[index].append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 def client(header):
     """A DRF test client sending this Authorization header."""
     api = APIClient()
