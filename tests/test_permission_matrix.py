@@ -22,7 +22,7 @@ row runs in a savepoint of its own, rolled back after it, so each row starts fro
 world whatever the rows before it changed.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -98,7 +98,7 @@ class Op:
     params: Any = None  # world -> {placeholder: value}
     body: Any = None  # (world, caller) -> dict
     check: Any = None  # (world, caller, response) -> None
-    extra: dict = field(default_factory=dict)
+    attr_of_400: list | None = None  # the field a 400 of this operation names
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,6 +180,12 @@ def check_actions(world, caller, response):
 def check_registration(world, caller, response):
     agent = Agent.objects.get(hostname="matrix-newcomer")
     assert response.json() == {"id": str(agent.id), "token": response.json()["token"]}
+
+
+def check_redirect(world, caller, response):
+    if response.status_code == 302:
+        key = f"/ponos-artifacts/{world.running.id}/out/a.txt"
+        assert key in response["Location"], response["Location"]
 
 
 def task_state_changed(world):
@@ -340,7 +346,7 @@ OPERATIONS = {
         table(readers=201, guest=403, strangers=400, tasks=403, agents=403),
         body=lambda w, c: {"mode": "workers", "corpus": str(w.corpus.id), "name": "Matrix"},
         check=changed(lambda w: Process.objects.filter(name="Matrix").exists()),
-        extra={"attr": ["corpus"]},
+        attr_of_400=["corpus"],
     ),
     "RetrieveProcess": Op(
         "get",
@@ -516,6 +522,7 @@ OPERATIONS = {
         "/api/v1/task/{id}/artifact/{path}",
         table(readers=302, strangers=404, tasks=302, agents=302, foreign_agent=404),
         params=lambda w: {"id": w.running.id, "path": "out/a.txt"},
+        check=check_redirect,
     ),
     # Agents
     "ListAgents": Op(
@@ -709,8 +716,7 @@ def test_permission_matrix(fresh_world, operation, caller, status):
     response = getattr(client, op.method)(path, body, format="json")
 
     if status >= 400:
-        attr = op.extra.get("attr") if status == 400 else None
-        assert_error(response, status, attr=attr)
+        assert_error(response, status, attr=op.attr_of_400 if status == 400 else None)
     else:
         assert response.status_code == status, (response.status_code, response.content)
     if op.check:
