@@ -137,7 +137,6 @@ def test_a_stop_racing_an_assignment_and_a_completed_report_has_one_outcome(
                 (State.STOPPING, poller.id),
                 (State.STOPPED, None),
             }, (slug, task.state, task.agent_id)
-        assert final["b"].state == State.STOPPED or final["b"].agent_id == poller.id
         assert_consistent(process)
         # The poller is told to stop what it holds, and given nothing new.
         actions = agent_client(poller).get("/api/v1/agent/actions/").json()["actions"]
