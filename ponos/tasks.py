@@ -15,11 +15,11 @@ from ponos.storage import StorageError, get_storage, log_key
 logger = logging.getLogger(__name__)
 
 # Variables the backend sets in every task's environment (SPEC §7); a stored env cannot
-# hold them. PONOS_WORKFLOW belongs to the Workflow era and is never set.
+# hold them, nor any name of the PONOS_ namespace, which belongs to the backend and agents.
+RESERVED_ENV_PREFIX = "PONOS_"
 RESERVED_ENV = frozenset(
     {
         "PONOS_TASK",
-        "PONOS_WORKFLOW",
         "ARKINDEX_PROCESS_ID",
         "ARKINDEX_TASK_TOKEN",
         "ARKINDEX_API_URL",
@@ -41,7 +41,6 @@ def task_env(task):
     process = task.process
     env = {str(key): str(value) for key, value in settings.PONOS_DEFAULT_ENV.items()}
     env.update({str(key): str(value) for key, value in task.env.items()})
-    env.pop("PONOS_WORKFLOW", None)
     env.update(
         {
             "PONOS_TASK": str(task.id),

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ponos.models import Agent, State, Task
-from ponos.tasks import RESERVED_ENV, full_log_url, log_put_url, task_env
+from ponos.tasks import RESERVED_ENV, RESERVED_ENV_PREFIX, full_log_url, log_put_url, task_env
 
 # Slugs name directories and links in the agents' data dirs: no '/', no leading dot.
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -161,7 +161,9 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
 def validate_env(env):
     if "" in env:
         raise serializers.ValidationError("Variable names cannot be empty.")
-    reserved = sorted(RESERVED_ENV & set(env))
+    reserved = sorted(
+        name for name in env if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX)
+    )
     if reserved:
         raise serializers.ValidationError(
             f"{', '.join(reserved)} cannot be set: the backend sets them when the task starts."

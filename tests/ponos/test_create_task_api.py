@@ -117,6 +117,7 @@ def test_users_do_not_create_tasks(contributor, process):
         ({"parents": ["nope"]}, ["parents", 0]),
         ({"env": {"ARKINDEX_TASK_TOKEN": "x"}}, ["env"]),
         ({"env": {"PONOS_WORKFLOW": "x"}}, ["env"]),
+        ({"env": {"PONOS_DATA": "/elsewhere"}}, ["env"]),
         ({"env": ["not", "a", "dict"]}, ["env"]),
         ({"workflow_id": "ignored", "process_id": None}, ["process_id"]),
     ],

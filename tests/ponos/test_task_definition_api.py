@@ -109,11 +109,8 @@ def test_the_env_of_a_repository_import(agent, farm, contributor):
     assert "ARKINDEX_WORKER_RUN_ID" not in env
 
 
-def test_ponos_workflow_is_never_set(agent, running_task, settings):
-    settings.PONOS_DEFAULT_ENV = {"PONOS_WORKFLOW": "old"}
-    Task.objects.filter(pk=running_task.pk).update(
-        env={"PONOS_WORKFLOW": "older", "ARKINDEX_TASK_TOKEN": "forged"}
-    )
+def test_ponos_workflow_is_never_set_and_a_stored_token_is_overridden(agent, running_task):
+    Task.objects.filter(pk=running_task.pk).update(env={"ARKINDEX_TASK_TOKEN": "forged"})
     env = definition(agent, running_task)["env"]
     assert "PONOS_WORKFLOW" not in env
     assert env["ARKINDEX_TASK_TOKEN"] == running_task.token
