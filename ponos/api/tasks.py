@@ -1,4 +1,4 @@
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
@@ -28,6 +28,15 @@ def tasks_with_details():
 def task_answer(task_id):
     """The body task operations answer with: the RetrieveTask body without `logs`."""
     return TaskSerializer(tasks_with_details().get(pk=task_id)).data
+
+
+def reported_task_answer(task, agent):
+    """The answer to an agent's report, from the task the state machine returned: only its
+    parents are read (agents report on every task they run, often)."""
+    # The agent holds the task: it is the task's agent, no need to read it again.
+    task.agent = agent
+    prefetch_related_objects([task], Prefetch("parents", queryset=Task.objects.only("id")))
+    return TaskSerializer(task).data
 
 
 class TaskCreate(generics.GenericAPIView):
@@ -81,7 +90,8 @@ class TaskDetail(generics.GenericAPIView):
         agent = calling_agent(request)
         if agent is not None:
             # get_task found it among the tasks this agent holds.
-            states.report_state(task.pk, state, agent=agent)
+            task = states.report_state(task.pk, state, agent=agent, process_id=task.process_id)
+            return Response(reported_task_answer(task, agent))
         else:
             check_manager(request, task)
             states.user_set_state(task.pk, state)
