@@ -27,6 +27,7 @@ class Config:
     # 5. PartialUpdateTask
     report_agent_counts: tuple
     report_tasks: int
+    report_runs: int
 
 
 FULL = Config(
@@ -46,6 +47,7 @@ FULL = Config(
     artifacts_per_task=3,
     report_agent_counts=(4, 16),
     report_tasks=160,
+    report_runs=5,
 )
 
 QUICK = Config(
@@ -65,4 +67,5 @@ QUICK = Config(
     artifacts_per_task=3,
     report_agent_counts=(4,),
     report_tasks=40,
+    report_runs=1,
 )
