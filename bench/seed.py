@@ -100,7 +100,11 @@ def copy_edges(pairs):
 
 
 def vacuum(*models):
-    """VACUUM ANALYZE: fresh statistics and visibility maps, as autovacuum would leave them."""
+    """VACUUM ANALYZE: fresh statistics and visibility maps, as autovacuum would leave them.
+
+    Seeding processes and tasks together calls it on both tables: plans join them, and a
+    farm the statistics believe empty would make the planner walk the wrong index.
+    """
     with connection.cursor() as cursor:
         for model in models:
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")

@@ -41,11 +41,11 @@ def finish_queue(farm):
 def noop_rate(bench, agents, seconds):
     header = f"Bearer {agents[0][1]}"
     jobs = [(bench.url(NOOP_PATH), f"Bearer {token}", seconds) for _id, token in agents]
-    released, results = load.run_workers(load.noop_client, jobs)
+    _released, results = load.run_workers(load.noop_client, jobs)
     fail(results)
     if sum(r["errors"] for r in results):
         raise RuntimeError(f"The do-nothing endpoint failed for {header[:12]}...")
-    return load.rate(released, results)[0]
+    return load.client_rate(results)
 
 
 def fail(results):
@@ -57,7 +57,7 @@ def fail(results):
 def polling_run(bench, agents):
     total = bench.config.queue_tasks
     ids = set(seed.seed_queue(bench.cast, total))
-    seed.vacuum(Task)
+    seed.vacuum(Task, Process)
     url = bench.url(PATH)
     jobs = [
         (url, f"Bearer {token}", agent_id, bench.dsn, Task._meta.db_table, total)
@@ -82,7 +82,7 @@ def polling_run(bench, agents):
     if len(holders) != total or not done:
         raise RuntimeError(f"Only {len(holders)} of {total} tasks were handed out.")
     errors = sum(r["errors"] for r in results)
-    requests_per_s, _count, _span = load.rate(released, results)
+    requests_per_s = load.client_rate(results)
     finish_queue(bench.cast.queue_farm)
     return {
         "tasks_per_s": total / (done - released),
@@ -96,7 +96,7 @@ def polling_run(bench, agents):
 def claim_run(bench, agents):
     total = bench.config.queue_tasks
     seed.seed_queue(bench.cast, total)
-    seed.vacuum(Task)
+    seed.vacuum(Task, Process)
     jobs = [
         (
             bench.dsn,
@@ -129,7 +129,7 @@ def poll_queries(bench):
     counts = {}
     for label, queue in (("short", 50), ("long", bench.config.queue_tasks)):
         seed.seed_queue(bench.cast, queue)
-        seed.vacuum(Task)
+        seed.vacuum(Task, Process)
         counts[f"claims {bench.config.agent_cores} of {queue:,} pending"] = count_queries(
             lambda: api.get(PATH)
         )[0]
@@ -224,6 +224,8 @@ def run(bench):
         f"{config.queue_tasks:,} pending tasks per run, agents of {config.agent_cores} cores; "
         f"medians of {config.load_runs} runs; gunicorn {config.gunicorn_workers} sync workers",
         "ratio: the median over runs of polls/s divided by the no-op rate measured next to them",
+        "rates: the sum over clients of requests per second of each client's time spent "
+        "requesting (not the instant completions it writes to the database)",
         "load generator: one process per agent (multiprocessing, no shared interpreter lock), "
         "on the same 2-core machine as gunicorn and PostgreSQL",
         "double assignments: tasks announced to two agents, or held by another agent than the "

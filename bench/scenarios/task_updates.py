@@ -11,6 +11,7 @@ from bench.report import Table, times
 from bench.scenarios import missing_route
 from bench.scenarios.assignment import fail, noop_rate
 from ponos.models import Task
+from process.models import Process
 
 NUMBER = 5
 TITLE = "PartialUpdateTask (agent state reports)"
@@ -87,14 +88,14 @@ def run(bench):
             if run % 2:
                 noops.append(noop_rate(bench, agents, config.noop_seconds))
             held = seed.seed_held(cast, [a for a, _t in agents], per_agent)
-            seed.vacuum(Task)
+            seed.vacuum(Task, Process)
             jobs = [
                 (bench.url(PATH), f"Bearer {token}", held[agent_id]) for agent_id, token in agents
             ]
-            released, results = load.run_workers(load.reporting_agent, jobs)
+            _released, results = load.run_workers(load.reporting_agent, jobs)
             fail(results)
             errors += sum(r["errors"] for r in results)
-            rates.append(load.rate(released, results)[0])
+            rates.append(load.client_rate(results))
             if not run % 2:
                 noops.append(noop_rate(bench, agents, config.noop_seconds))
             ratios.append(rates[-1] / noops[-1])
