@@ -117,4 +117,11 @@ def ratio(ours, floor):
 
 
 def times(value):
-    return "-" if value is None else f"{value:.2f}x"
+    """A ratio, with three decimals below 1: 0.249x must not read as a passing 0.25x."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}x" if value < 1 else f"{value:.2f}x"
+
+
+def runs(count):
+    return f"{count} run" if count == 1 else f"{count} runs"

@@ -15,7 +15,7 @@ from django.db import connection
 
 from bench import load, seed
 from bench.measure import client, count_queries, profile
-from bench.report import Table, ratio, times
+from bench.report import Table, ratio, runs, times
 from bench.scenarios import missing_route
 from bench.urls import NOOP_PATH
 from ponos.models import Task
@@ -222,7 +222,7 @@ def run(bench):
     )
     table.notes += [
         f"{config.queue_tasks:,} pending tasks per run, agents of {config.agent_cores} cores; "
-        f"medians of {config.load_runs} runs; gunicorn {config.gunicorn_workers} sync workers",
+        f"medians of {runs(config.load_runs)}; gunicorn {config.gunicorn_workers} sync workers",
         "ratio: the median over runs of polls/s divided by the no-op rate measured next to them",
         "rates: the sum over clients of requests per second of each client's time spent "
         "requesting (not the instant completions it writes to the database)",

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.management import get_commands
 
 from bench import seed
-from bench.report import Table, ratio, times
+from bench.report import Table, ratio, runs, times
 from bench.server import ROOT, MotoS3
 from ponos.models import Artifact, Task
 from ponos.storage.s3 import S3Storage
@@ -232,7 +232,7 @@ def run(bench):
     )
     table.notes += [
         f"{config.artifacts_per_task} artifacts and a log per task, 10 tasks per process, all "
-        f"expired; medians of {config.cleanup_runs} runs (peaks and calls: the worst run)",
+        f"expired; medians of {runs(config.cleanup_runs)} (peaks and calls: the worst run)",
         "both ours and the floor run as child processes timed from spawn to exit (interpreter "
         "and imports included, the launcher's too); peak memory: getrusage(RUSAGE_CHILDREN) in "
         "that small launcher",

@@ -7,7 +7,7 @@ import statistics
 
 from bench import load, seed
 from bench.measure import client, count_queries, profile
-from bench.report import Table, times
+from bench.report import Table, runs, times
 from bench.scenarios import missing_route
 from bench.scenarios.assignment import fail, noop_rate
 from ponos.models import Task
@@ -135,7 +135,7 @@ def run(bench):
     table.notes += [
         "the URL pattern is formatted per task by the workers; tasks are spread round robin "
         "over the agents inside processes of 10 tasks, so agents contend for process locks",
-        f"medians of {config.report_runs} runs; ratio: the median over runs of reports/s "
+        f"medians of {runs(config.report_runs)}; ratio: the median over runs of reports/s "
         "divided by the no-op rate measured next to them; one process per agent (multiprocessing), "
         f"gunicorn {config.gunicorn_workers} sync workers, same 2-core machine",
         "errors: non-200 answers, and tasks not completed at the end",
