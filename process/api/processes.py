@@ -43,6 +43,23 @@ TASK_FIELDS = [
 ]
 
 
+LIST_COLUMNS = [
+    "id",
+    "name",
+    "mode",
+    "corpus_id",
+    "state",
+    "created",
+    "updated",
+    "started",
+    "finished",
+    "farm__id",
+    "farm__name",
+    "creator__id",
+    "creator__display_name",
+]
+
+
 def process_queryset():
     return Process.objects.select_related("farm", "creator")
 
@@ -112,7 +129,11 @@ class ProcessList(generics.ListCreateAPIView):
 
     def get_queryset(self):
         # Newest first through process_newest_idx; farm and creator in the same query.
-        return process_queryset().readable_by(self.request.user).order_by("-created", "-id")
+        queryset = process_queryset().readable_by(self.request.user).order_by("-created", "-id")
+        if self.request.method == "GET":
+            # Only the columns a list item shows: users and farms carry much more.
+            queryset = queryset.only(*LIST_COLUMNS)
+        return queryset
 
     def get_serializer_class(self):
         if self.request.method == "POST":
