@@ -221,10 +221,6 @@ class Task(models.Model):
     def is_active(self):
         return self.state in ACTIVE_STATES
 
-    @property
-    def is_final(self):
-        return self.state in FINAL_STATES
-
 
 class Artifact(models.Model):
     """A file a task produced, stored under `<task id>/<path>` in the artifacts bucket."""

@@ -9,7 +9,6 @@ Rows are written with UPDATE statements through `_write`, the single writer of t
 which stamps `started` and `finished`.
 """
 
-import enum
 from collections import defaultdict, deque
 from datetime import timedelta
 
@@ -45,12 +44,6 @@ AGENT_TRANSITIONS = {
 
 # States an agent can report: a repeat of one of them is a retried request.
 AGENT_REACHABLE = frozenset().union(*AGENT_TRANSITIONS.values())
-
-
-class Actor(enum.StrEnum):
-    AGENT = "agent"
-    USER = "user"
-    BACKEND = "backend"
 
 
 class TransitionError(ValidationError):
@@ -314,14 +307,22 @@ def stop_process(process_id, now=None):
 
 
 def _release(tasks, now):
-    """The dead-agent rule for locked tasks: back to the queue, error, or stopped."""
+    """The dead-agent rule for locked tasks: back to the queue, error, or stopped.
+
+    One UPDATE per outcome, whatever the number of tasks the agent held.
+    """
+    outcomes = defaultdict(list)
     for task in tasks:
         if task.state == State.PENDING:
-            _write([task.pk], State.PENDING, now, agent=None, gpu=None)
+            outcomes[State.PENDING].append(task.pk)
         elif task.state == State.RUNNING:
-            _write([task.pk], State.ERROR, now)
+            outcomes[State.ERROR].append(task.pk)
         elif task.state == State.STOPPING:
-            _write([task.pk], State.CANCELLED if task.ttl_exceeded else State.STOPPED, now)
+            outcomes[State.CANCELLED if task.ttl_exceeded else State.STOPPED].append(task.pk)
+    # Requeued tasks leave their agent and GPU behind.
+    _write(outcomes.pop(State.PENDING, []), State.PENDING, now, agent=None, gpu=None)
+    for state, ids in outcomes.items():
+        _write(ids, state, now)
 
 
 def release_tasks(task_filter, now=None):
