@@ -4,19 +4,27 @@ A poll records the agent's ping and loads, applies the dead-agent rule and the t
 then hands the agent new pending tasks of its farm within its capacity, and announces
 `start_task` for every pending task it holds and `stop_task` for every stopping one.
 
-The number of queries of a poll does not depend on the number of pending tasks: candidates
-are read with a LIMIT of the agent's free slots, and claimed with one UPDATE (one per GPU
-task, each bound to its own GPU).
+Agents poll every few seconds, so a poll is a handful of statements whatever the size of
+the queue, all in one transaction:
+
+1. one UPDATE records the ping, and locks the agent row, serializing polls of one agent;
+2. one SELECT reads the active tasks of this agent and of the dead agents: the dead-agent
+   rule, the ttl rule, the free slots, the GPUs in use and the announcements all derive
+   from it (the rules themselves run only when that read finds work for them);
+3. when a slot is free: the agent's GPUs (only when it has a GPU free to give), one SELECT
+   of candidates per kind of task with a LIMIT of the free slots, and one UPDATE claiming
+   them all, each GPU task bound to its own GPU.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from ponos import states
-from ponos.models import ACTIVE_STATES, Agent, State, Task
+from ponos.models import ACTIVE_STATES, GPU, Agent, State, Task
 
 # An agent whose RAM is this full takes nothing new.
 MAX_RAM_LOAD = 0.95
@@ -28,8 +36,40 @@ class Action:
     task_id: object
 
 
+@dataclass(frozen=True)
+class Held:
+    """What a poll needs of an active task."""
+
+    pk: object
+    state: str
+    agent_id: object
+    gpu_id: object
+    priority: int
+    created: object
+    started: object
+    ttl: int
+
+    @property
+    def queue_order(self):
+        return (-self.priority, self.created, str(self.pk))
+
+    def overran(self, now):
+        return (
+            self.state == State.RUNNING
+            and self.ttl > 0
+            and self.started is not None
+            and self.started + timedelta(seconds=self.ttl) < now
+        )
+
+
+HELD_FIELDS = ("pk", "state", "agent_id", "gpu_id", "priority", "created", "started", "ttl")
+
+
 def record_ping(agent, now, cpu_load=None, ram_load=None):
-    """Store the ping time and the loads the agent sent (a missing load keeps the last one)."""
+    """Store the ping time and the loads the agent sent (a missing load keeps the last one).
+
+    Inside a transaction, this UPDATE also locks the agent row until the transaction ends.
+    """
     values = {"last_ping": now}
     if cpu_load is not None:
         values["cpu_load"] = cpu_load
@@ -50,17 +90,44 @@ def assignable_tasks(agent):
     ).order_by("-priority", "created", "id")
 
 
-def claim(task_ids, agent, now, gpu=None):
-    """Give tasks to the agent, if they are still pending and unheld; returns how many.
+def _active_tasks(agent, now):
+    """The active tasks of this agent and of every dead agent, in one read.
 
-    This conditional UPDATE is the guard against handing one task to two agents: PostgreSQL
-    re-checks its WHERE clause on a row another transaction changed meanwhile, so the
-    second claimer changes nothing. On SQLite, where select_for_update(skip_locked=True) is
-    silently ignored, it is the only guard (and immediate transactions serialize writers).
+    Served by task_agent_state_idx: the active tasks held by an agent are few (at most the
+    cores of the farms' agents), whatever the number of tasks.
     """
-    return Task.objects.filter(
-        pk__in=list(task_ids), state=State.PENDING, agent__isnull=True
-    ).update(agent=agent, gpu=gpu, updated=now)
+    rows = (
+        Task.objects.filter(state__in=ACTIVE_STATES, agent__isnull=False)
+        .filter(Q(agent_id=agent.pk) | states.held_by_dead_agents(now))
+        .order_by()
+        .values_list(*HELD_FIELDS)
+    )
+    return [Held(*row) for row in rows]
+
+
+def _mine(agent):
+    rows = Task.objects.filter(agent_id=agent.pk, state__in=ACTIVE_STATES).order_by()
+    return [Held(*row) for row in rows.values_list(*HELD_FIELDS)]
+
+
+def _apply_rules(agent, now):
+    """The dead-agent and ttl rules; returns the agent's active tasks once they are applied.
+
+    The rules write through the state machine, which locks the process row, then the task
+    rows: the same order as registration (agent row, process, tasks), so no deadlock.
+    """
+    active = _active_tasks(agent, now)
+    dead = [task.pk for task in active if task.agent_id != agent.pk]
+    overrun = [task.pk for task in active if task.agent_id == agent.pk and task.overran(now)]
+    if dead:
+        # Each task is checked again under its process lock: a concurrent poll that
+        # released it first leaves nothing to do here.
+        states.release_tasks(Q(pk__in=dead) & states.held_by_dead_agents(now), now)
+    if overrun:
+        states.stop_overruns(Q(pk__in=overrun, agent_id=agent.pk), now=now)
+    if dead or overrun:
+        return _mine(agent)
+    return active
 
 
 def _candidates(agent, limit, requires_gpu):
@@ -76,64 +143,78 @@ def _candidates(agent, limit, requires_gpu):
         .filter(requires_gpu=requires_gpu)
         .select_for_update(skip_locked=True, of=("self",))
     )
-    return list(queue.values_list("pk", "priority", "created")[:limit])
+    rows = queue.values_list("pk", "priority", "created")[:limit]
+    return [
+        Held(pk, State.PENDING, agent.pk, None, priority, created, None, 0)
+        for pk, priority, created in rows
+    ]
 
 
-def assign(agent, now):
-    """Claim new tasks for the agent within its limits: at most `cpu_cores` active tasks,
-    GPU tasks bound to a GPU of the agent no active task holds."""
+def claim(tasks, agent, now):
+    """Give tasks to the agent, if they are still pending and unheld; returns how many.
+
+    `tasks` maps task ids to the GPU each is bound to (None for none). This conditional
+    UPDATE is the guard against handing one task to two agents: PostgreSQL re-checks its
+    WHERE clause on a row another transaction changed meanwhile, so the second claimer
+    changes nothing. On SQLite, where select_for_update(skip_locked=True) is silently
+    ignored, it is the only guard (and immediate transactions serialize writers).
+    """
+    if not tasks:
+        return 0
+    gpus = [When(pk=pk, then=Value(gpu.pk)) for pk, gpu in tasks.items() if gpu is not None]
+    return Task.objects.filter(pk__in=list(tasks), state=State.PENDING, agent__isnull=True).update(
+        agent=agent, gpu=Case(*gpus, default=None) if gpus else None, updated=now
+    )
+
+
+def assign(agent, active, now):
+    """Claim new tasks for the agent within its limits; returns the tasks claimed.
+
+    At most `cpu_cores` active tasks; GPU tasks are bound to a GPU of the agent that no
+    active task holds. `active` is the agent's active tasks, read under its lock.
+    """
     if not agent.enabled:
-        return 0
+        return []
     if agent.ram_load is not None and agent.ram_load >= MAX_RAM_LOAD:
-        return 0
-    with transaction.atomic():
-        # Two polls of one agent at once (a retried request) are serialized on the agent
-        # row, so that they cannot both fill the same free slot or GPU.
-        # No ordering and `of`: Agent's default ordering joins the farm, whose row would
-        # then be locked too, serializing every agent of the farm.
-        lock = Agent.objects.select_for_update(of=("self",)).filter(pk=agent.pk).order_by()
-        list(lock.values_list("pk"))
-        held = list(
-            Task.objects.filter(agent=agent, state__in=ACTIVE_STATES)
-            .order_by()
-            .values_list("gpu_id", flat=True)
-        )
-        slots = agent.cpu_cores - len(held)
-        if slots <= 0:
-            return 0
-        free_gpus = list(agent.gpus.exclude(pk__in=[pk for pk in held if pk]).order_by("index"))
-        # The best tasks without GPU and the best GPU tasks, merged in queue order: a wall
-        # of GPU tasks never hides the other tasks from an agent without a free GPU.
-        queue = [(row, False) for row in _candidates(agent, slots, requires_gpu=False)]
-        if free_gpus:
-            gpu_rows = _candidates(agent, min(slots, len(free_gpus)), requires_gpu=True)
-            queue += [(row, True) for row in gpu_rows]
-        queue.sort(key=lambda item: (-item[0][1], item[0][2], str(item[0][0])))
-        chosen = queue[:slots]
-        claimed = claim([row[0] for row, gpu in chosen if not gpu], agent, now)
-        gpu_tasks = [row[0] for row, gpu in chosen if gpu]
-        for task_id, gpu in zip(gpu_tasks, free_gpus, strict=False):
-            claimed += claim([task_id], agent, now, gpu=gpu)
-        return claimed
+        return []
+    slots = agent.cpu_cores - len(active)
+    if slots <= 0:
+        return []
+    busy = {task.gpu_id for task in active if task.gpu_id is not None}
+    free_gpus = [
+        gpu for gpu in GPU.objects.filter(agent=agent).order_by("index") if gpu.pk not in busy
+    ]
+    # The best tasks without GPU and the best GPU tasks, merged in queue order: a wall of
+    # GPU tasks never hides the other tasks from an agent without a free GPU.
+    queue = [(task, False) for task in _candidates(agent, slots, requires_gpu=False)]
+    if free_gpus:
+        gpu_tasks = _candidates(agent, min(slots, len(free_gpus)), requires_gpu=True)
+        queue += [(task, True) for task in gpu_tasks]
+    queue.sort(key=lambda item: item[0].queue_order)
+    chosen = queue[:slots]
+    gpus = iter(free_gpus)
+    bindings = {task.pk: next(gpus) if needs_gpu else None for task, needs_gpu in chosen}
+    claimed = claim(bindings, agent, now)
+    if claimed != len(bindings):
+        # Only possible without row locks (SQLite): read what this agent really got.
+        mine = {task.pk for task in _mine(agent)}
+        return [task for task, _gpu in chosen if task.pk in mine]
+    return [task for task, _gpu in chosen]
 
 
 def poll(agent, *, cpu_load=None, ram_load=None, now=None):
     """Everything a poll does; returns the actions to announce, starts before stops."""
     now = now or timezone.now()
-    record_ping(agent, now, cpu_load, ram_load)
-    # Silent agents of any farm lose their tasks at every poll, without an operator.
-    states.release_dead_agents(now=now)
-    states.stop_overruns(Q(agent_id=agent.pk), now=now)
-    assign(agent, now)
-    held = Task.objects.filter(agent=agent, state__in=[State.PENDING, State.STOPPING]).order_by(
-        "-priority", "created", "id"
-    )
-    actions = []
-    stops = []
-    for task_id, state in held.values_list("pk", "state"):
-        if state == State.PENDING:
-            # Announced again until the agent reports it running: a lost answer loses no task.
-            actions.append(Action("start_task", task_id))
-        else:
-            stops.append(Action("stop_task", task_id))
-    return actions + stops
+    with transaction.atomic():
+        # Two polls of one agent at once (a retried request) are serialized on the agent
+        # row by this UPDATE, so that they cannot both fill the same free slot or GPU.
+        record_ping(agent, now, cpu_load, ram_load)
+        # Silent agents of any farm lose their tasks at every poll, without an operator.
+        active = _apply_rules(agent, now)
+        held = active + assign(agent, active, now)
+    held.sort(key=lambda task: task.queue_order)
+    # Pending tasks are announced again until the agent reports them running: a lost
+    # answer loses no task.
+    starts = [Action("start_task", task.pk) for task in held if task.state == State.PENDING]
+    stops = [Action("stop_task", task.pk) for task in held if task.state == State.STOPPING]
+    return starts + stops

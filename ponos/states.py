@@ -357,11 +357,17 @@ def release_agent_tasks(agent, now=None):
     return release_tasks(Q(agent_id=agent.pk), now)
 
 
-def release_dead_agents(now=None):
-    """Tasks held by agents silent for PONOS_AGENT_TIMEOUT: run at every poll and in cleanup."""
-    now = now or timezone.now()
+def held_by_dead_agents(now):
+    """Tasks whose agent has been silent for PONOS_AGENT_TIMEOUT (a Q over tasks)."""
     cutoff = now - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
-    return release_tasks(Q(agent__last_ping__lt=cutoff) | Q(agent__last_ping__isnull=True), now)
+    return Q(agent__last_ping__lt=cutoff) | Q(agent__last_ping__isnull=True)
+
+
+def release_dead_agents(now=None):
+    """Tasks held by agents silent for PONOS_AGENT_TIMEOUT: applied by every poll (through
+    ponos.assignment, which reads them with the agent's own tasks) and by cleanup."""
+    now = now or timezone.now()
+    return release_tasks(held_by_dead_agents(now), now)
 
 
 def stop_overruns(task_filter=None, now=None):

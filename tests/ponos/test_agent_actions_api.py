@@ -243,16 +243,16 @@ def test_a_poll_takes_the_same_queries_whatever_the_number_of_pending_tasks(
     def release():
         Task.objects.update(agent=None, gpu=None)
 
-    # Agent token; ping; dead agents; ttl overruns; the transaction's savepoint, agent lock,
-    # held tasks, GPUs, CPU and GPU candidates, one claim of CPU tasks, one per GPU task,
-    # its release; the held tasks announced.
+    # Agent token; the transaction's savepoint; the ping (which locks the agent row); one
+    # read of the active tasks of the agent and of dead agents; GPUs; CPU and GPU
+    # candidates; one claim for all of them; the savepoint's release.
     fill(3)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(9):
         assert len(starts(poll(agent))) == 3
     release()
     fill(50)
-    with django_assert_num_queries(14):
-        assert len(starts(poll(agent))) == 3
-    # Full: the savepoint, agent lock and held tasks, but no GPU nor candidate is read.
     with django_assert_num_queries(9):
+        assert len(starts(poll(agent))) == 3
+    # Full: the savepoint, the ping and the read of active tasks, nothing else.
+    with django_assert_num_queries(5):
         assert len(starts(poll(agent))) == 3
