@@ -93,12 +93,13 @@ def assignable_tasks(agent):
 def _active_tasks(agent, now):
     """The active tasks of this agent and of every dead agent, in one read.
 
-    Served by task_agent_state_idx: the active tasks held by an agent are few (at most the
-    cores of the farms' agents), whatever the number of tasks.
+    The agents are picked first (a few rows), then their active tasks through
+    task_agent_state_idx: the cost follows the tasks they hold now, not every task ever held.
     """
+    agents = Agent.objects.filter(Q(pk=agent.pk) | states.dead_agents(now)).order_by()
+    agents = agents.values("pk")
     rows = (
-        Task.objects.filter(state__in=ACTIVE_STATES, agent__isnull=False)
-        .filter(Q(agent_id=agent.pk) | states.held_by_dead_agents(now))
+        Task.objects.filter(state__in=ACTIVE_STATES, agent_id__in=agents)
         .order_by()
         .values_list(*HELD_FIELDS)
     )

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
-from ponos.models import ACTIVE_STATES, FINAL_STATES, State, Task
+from ponos.models import ACTIVE_STATES, FINAL_STATES, Agent, State, Task
 
 # The summary of a run whose tasks disagree: the first state present in this order.
 SUMMARY_ORDER = [
@@ -357,10 +357,19 @@ def release_agent_tasks(agent, now=None):
     return release_tasks(Q(agent_id=agent.pk), now)
 
 
-def held_by_dead_agents(now):
-    """Tasks whose agent has been silent for PONOS_AGENT_TIMEOUT (a Q over tasks)."""
+def dead_agents(now):
+    """Agents silent for PONOS_AGENT_TIMEOUT (a Q over agents)."""
     cutoff = now - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
-    return Q(agent__last_ping__lt=cutoff) | Q(agent__last_ping__isnull=True)
+    return Q(last_ping__lt=cutoff) | Q(last_ping__isnull=True)
+
+
+def held_by_dead_agents(now):
+    """Tasks whose agent has been silent for PONOS_AGENT_TIMEOUT (a Q over tasks).
+
+    The agents are found first, then their tasks through task_agent_state_idx: a condition
+    on the joined agent row would make PostgreSQL walk every task ever held by any agent.
+    """
+    return Q(agent_id__in=Agent.objects.filter(dead_agents(now)).order_by().values("pk"))
 
 
 def release_dead_agents(now=None):
