@@ -94,7 +94,7 @@ def _active_tasks(agent, now):
     """The active tasks of this agent and of every dead agent, in one read.
 
     The agents are picked first (a few rows), then their active tasks through
-    task_agent_state_idx: the cost follows the tasks they hold now, not every task ever held.
+    task_active_agent_idx: the cost follows the tasks they hold now, not every task ever held.
     """
     agents = Agent.objects.filter(Q(pk=agent.pk) | states.dead_agents(now)).order_by()
     agents = agents.values("pk")

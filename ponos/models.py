@@ -203,11 +203,13 @@ class Task(models.Model):
                 name="task_pending_queue_idx",
                 condition=models.Q(state="pending", agent__isnull=True),
             ),
-            # Tasks held by an agent (capacity, announcements, dead-agent rule).
+            # Active tasks held by an agent (capacity, announcements, dead-agent rule). Only
+            # active tasks: finished ones keep their agent, and would otherwise grow the
+            # index, and every poll's walk of it, with the whole history of the farm.
             models.Index(
                 fields=["agent", "state"],
-                name="task_agent_state_idx",
-                condition=models.Q(agent__isnull=False),
+                name="task_active_agent_idx",
+                condition=models.Q(agent__isnull=False, state__in=sorted(ACTIVE_STATES)),
             ),
             # Cleanup finds the processes of expired tasks and checks that none of their tasks
             # is still live, both from this index alone (without reading the task rows).

@@ -366,7 +366,7 @@ def dead_agents(now):
 def held_by_dead_agents(now):
     """Tasks whose agent has been silent for PONOS_AGENT_TIMEOUT (a Q over tasks).
 
-    The agents are found first, then their tasks through task_agent_state_idx: a condition
+    The agents are found first, then their tasks through task_active_agent_idx: a condition
     on the joined agent row would make PostgreSQL walk every task ever held by any agent.
     """
     return Q(agent_id__in=Agent.objects.filter(dead_agents(now)).order_by().values("pk"))
