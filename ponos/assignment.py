@@ -11,7 +11,7 @@ the queue, all in one transaction:
 2. one SELECT reads the active tasks of this agent and of the dead agents: the dead-agent
    rule, the ttl rule, the free slots, the GPUs in use and the announcements all derive
    from it (the rules themselves run only when that read finds work for them);
-3. when a slot is free: the agent's GPUs (only when it has a GPU free to give), one SELECT
+3. when a slot is free: the agent's GPUs (only for an agent that has some), one SELECT
    of candidates per kind of task with a LIMIT of the free slots, and one UPDATE claiming
    them all, each GPU task bound to its own GPU.
 """
@@ -182,9 +182,11 @@ def assign(agent, active, now):
     if slots <= 0:
         return []
     busy = {task.gpu_id for task in active if task.gpu_id is not None}
-    free_gpus = [
-        gpu for gpu in GPU.objects.filter(agent=agent).order_by("index") if gpu.pk not in busy
-    ]
+    free_gpus = []
+    # Agents authenticated by token come with `has_gpus`; others read their GPUs.
+    if getattr(agent, "has_gpus", True):
+        gpus = GPU.objects.filter(agent=agent).order_by("index")
+        free_gpus = [gpu for gpu in gpus if gpu.pk not in busy]
     # The best tasks without GPU and the best GPU tasks, merged in queue order: a wall of
     # GPU tasks never hides the other tasks from an agent without a free GPU.
     queue = [(task, False) for task in _candidates(agent, slots, requires_gpu=False)]

@@ -1,10 +1,11 @@
 """Authentication of the code running inside tasks and of agents."""
 
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, OuterRef
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from ponos.models import ACTIVE_STATES, Agent, Task, hash_token
+from ponos.models import ACTIVE_STATES, GPU, Agent, Task, hash_token
 
 
 def credentials(request, keyword):
@@ -64,7 +65,13 @@ class AgentTokenAuthentication(BaseAuthentication):
         if token is None:
             return None
         # Comparing digests through a unique index leaks nothing about the token itself.
-        agent = Agent.objects.select_related("farm").filter(token_hash=hash_token(token)).first()
+        agent = (
+            Agent.objects.select_related("farm")
+            # Polls skip reading GPUs for the agents that have none (most of them).
+            .annotate(has_gpus=Exists(GPU.objects.filter(agent=OuterRef("pk"))))
+            .filter(token_hash=hash_token(token))
+            .first()
+        )
         if agent is None:
             raise exceptions.AuthenticationFailed("Invalid agent token.")
         return AnonymousUser(), agent

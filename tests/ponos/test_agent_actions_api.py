@@ -256,3 +256,15 @@ def test_a_poll_takes_the_same_queries_whatever_the_number_of_pending_tasks(
     # Full: the savepoint, the ping and the read of active tasks, nothing else.
     with django_assert_num_queries(5):
         assert len(starts(poll(agent))) == 3
+
+
+def test_an_agent_without_gpus_never_reads_gpus(agent, process, django_assert_num_queries):
+    agent.cpu_cores = 2
+    agent.save()
+    tasks = [pending(process, f"cpu-{n}", age=10 - n) for n in range(3)]
+    # Agent token (which tells whether the agent has GPUs); savepoint; ping; active tasks;
+    # CPU candidates; the claim; the savepoint's release.
+    with django_assert_num_queries(7) as context:
+        assert starts(poll(agent)) == [str(tasks[0].id), str(tasks[1].id)]
+    assert not [query for query in context if query["sql"].startswith('SELECT "ponos_gpu"')]
+    assert held_ids(agent) == {"cpu-0", "cpu-1"}
