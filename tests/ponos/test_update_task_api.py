@@ -131,3 +131,25 @@ def test_a_task_token_cannot_change_states(running_task):
 def test_put_is_not_an_operation(contributor, running_task):
     response = client_for(contributor).put(url(running_task), {"state": "stopping"})
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize("siblings", [9, 400])
+def test_a_report_takes_the_same_queries_whatever_the_size_of_the_process(
+    siblings, held, agent, process, django_assert_num_queries
+):
+    Task.objects.bulk_create(
+        Task(process=process, run=0, slug=f"sibling-{n}", state=State.PENDING, token=f"t-{n}")
+        for n in range(siblings)
+    )
+    client = agent_client(agent)
+    # Agent token; the task among those the agent holds; savepoint; process lock; task
+    # lock; the task's UPDATE; the run's states; the process UPDATE (it became running);
+    # the savepoint's release; the answer's parents.
+    with django_assert_num_queries(10):
+        assert client.patch(url(held), {"state": "running"}).json()["state"] == "running"
+    # Completed also looks for children to schedule (the process is written again: with
+    # only pending tasks left, it is pending).
+    with django_assert_num_queries(11):
+        assert client.patch(url(held), {"state": "completed"}).json()["state"] == "completed"
+    assert state_of(held) == State.COMPLETED
+    assert Task.objects.filter(process=process, state=State.PENDING).count() == siblings
