@@ -32,6 +32,16 @@ class ProcessFilter(filters.FilterSet):
         model = Process
         fields = ["corpus", "mode", "state", "name", "created", "with_tasks"]
 
+    # The form validating the parameters depends on the declared filters alone: its class
+    # is built once, not on every request of this polled list.
+    _form_class = None
+
+    def get_form_class(self):
+        cls = type(self)
+        if cls._form_class is None:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
     def filter_created(self, queryset, name, value):
         if value is None:
             return queryset

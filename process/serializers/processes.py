@@ -68,7 +68,7 @@ class ProcessTaskSerializer(serializers.Serializer):
 
 
 class ProcessListSerializer(serializers.ModelSerializer):
-    """A process in ListProcesses: farm and creator come from select_related, no tasks."""
+    """A process in ListProcesses, with its farm and creator; no tasks."""
 
     corpus = serializers.UUIDField(source="corpus_id", read_only=True, allow_null=True)
     state = serializers.ChoiceField(choices=State.choices, read_only=True)
@@ -92,25 +92,26 @@ class ProcessListSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, process):
-        # Written by hand: the list is polled and DRF's field-by-field output was most of
-        # its time. The declared fields above still describe it in the schema.
-        farm = process.farm
+    def to_representation(self, row):
+        # Written by hand from a row of ProcessList's columns, ids as text: the list is
+        # polled, and DRF's field-by-field output was most of its time. The declared fields
+        # above still describe it in the schema.
+        farm_id = row["farm_id_text"]
         return {
-            "id": str(process.id),
-            "name": process.name,
-            "mode": process.mode,
-            "corpus": uuid_or_none(process.corpus_id),
-            "state": process.state,
-            "farm": None if farm is None else {"id": str(farm.id), "name": farm.name},
+            "id": str(row["id_text"]),
+            "name": row["name"],
+            "mode": row["mode"],
+            "corpus": uuid_or_none(row["corpus_id_text"]),
+            "state": row["state"],
+            "farm": None if farm_id is None else {"id": str(farm_id), "name": row["farm__name"]},
             "creator": {
-                "id": str(process.creator.id),
-                "display_name": process.creator.display_name,
+                "id": str(row["creator_id_text"]),
+                "display_name": row["creator__display_name"],
             },
-            "created": iso_datetime(process.created),
-            "updated": iso_datetime(process.updated),
-            "started": iso_datetime(process.started),
-            "finished": iso_datetime(process.finished),
+            "created": iso_datetime(row["created"]),
+            "updated": iso_datetime(row["updated"]),
+            "started": iso_datetime(row["started"]),
+            "finished": iso_datetime(row["finished"]),
         }
 
 

@@ -229,16 +229,82 @@ def test_a_page_costs_the_same_queries_for_5_and_200_processes(
     create_processes(count, contributor, corpus, farm, tasks_each=50)
     client = client_for(contributor)
 
-    # 1 the token with its user, 2 COUNT(*) of the readable processes, 3 the page with
-    # its farm and creator (select_related); no query per process or per task.
-    with django_assert_num_queries(3):
+    # 1 the token with its user, 2 COUNT(*) of the readable processes, 3 the page's
+    # columns with its farm and creator; no query per process or per task.
+    with django_assert_num_queries(3) as captured:
         response = client.get("/api/v1/process/", {"with_tasks": "true"})
+
+    count_sql = captured.captured_queries[1]["sql"]
+    assert "COUNT(" in count_sql
+    # Counting joins neither farms nor users: only the page shows them.
+    assert "ponos_farm" not in count_sql and "users_user" not in count_sql
 
     body = response.json()
     assert body["count"] == count
     assert len(body["results"]) == min(count, 20)
     assert {item["state"] for item in body["results"]} == {"completed"}
     assert Task.objects.aggregate(Max("run"))["run__max"] == 0
+
+
+def test_an_item_without_corpus_or_farm(outsider):
+    process = ProcessFactory(creator=outsider, mode=ProcessMode.LOCAL, name="local")
+
+    [item] = client_for(outsider).get("/api/v1/process/").json()["results"]
+
+    assert item["id"] == str(process.id)
+    assert item["corpus"] is None
+    assert item["farm"] is None
+    assert item["creator"] == {"id": str(outsider.id), "display_name": outsider.display_name}
+    assert item["created"].endswith("Z") and item["updated"].endswith("Z")
+
+
+class TestPages:
+    @pytest.fixture
+    def newest_first(self, corpus, contributor):
+        now = timezone.now()
+        processes = [ProcessFactory(corpus=corpus, creator=contributor) for _ in range(5)]
+        for rank, process in enumerate(processes):
+            Process.objects.filter(pk=process.pk).update(created=now - timedelta(seconds=rank))
+        return [str(process.id) for process in processes]
+
+    def get(self, user, **params):
+        return client_for(user).get("/api/v1/process/", params)
+
+    def test_pages_follow_each_other(self, newest_first, contributor):
+        first = self.get(contributor, page_size=2).json()
+        second = self.get(contributor, page_size=2, page=2).json()
+
+        assert first["count"] == second["count"] == 5
+        assert [item["id"] for item in first["results"]] == newest_first[:2]
+        assert [item["id"] for item in second["results"]] == newest_first[2:4]
+        assert first["previous"] is None
+        assert first["next"] == "http://testserver/api/v1/process/?page=2&page_size=2"
+        assert second["previous"] == "http://testserver/api/v1/process/?page_size=2"
+        assert second["next"] == "http://testserver/api/v1/process/?page=3&page_size=2"
+
+    def test_last_page(self, newest_first, contributor):
+        body = self.get(contributor, page_size=2, page="last").json()
+
+        assert body["count"] == 5
+        assert [item["id"] for item in body["results"]] == newest_first[4:]
+        assert body["next"] is None
+
+    def test_an_empty_list_has_a_first_page(self, contributor):
+        body = self.get(contributor, page_size=2).json()
+
+        assert body == {"count": 0, "next": None, "previous": None, "results": []}
+
+    @pytest.mark.parametrize("page", ["4", "0", "-1", "two", "1.5"])
+    def test_a_page_out_of_range_is_a_404(self, newest_first, contributor, page):
+        response = self.get(contributor, page_size=2, page=page)
+
+        errors = assert_error(response, 404, code="not_found")
+        assert errors[0]["detail"] == "Invalid page."
+
+    def test_filters_are_checked_before_the_page(self, contributor):
+        response = self.get(contributor, state="done", page="two", page_size=0)
+
+        assert_error(response, 400, attr=["state"])
 
 
 def test_page_size_is_capped_at_500(process, contributor):
