@@ -47,15 +47,16 @@ def floor_sql(filters):
     """The count and the page a hand-written query would run for the same answer."""
     table = Process._meta.db_table
     where = [
-        "(p.creator_id = %(user)s OR c.public OR EXISTS ("
-        f" SELECT 1 FROM {CorpusMembership._meta.db_table} m"
-        " WHERE m.corpus_id = p.corpus_id AND m.user_id = %(user)s AND m.level >= 10))"
+        "(p.creator_id = %(user)s"
+        f" OR p.corpus_id IN (SELECT c.id FROM {Corpus._meta.db_table} c WHERE c.public)"
+        f" OR p.corpus_id IN (SELECT m.corpus_id FROM {CorpusMembership._meta.db_table} m"
+        " WHERE m.user_id = %(user)s AND m.level >= 10))"
     ]
     if "state" in filters:
         where.append("p.state = %(state)s")
     if "with_tasks" in filters:
         where.append(f"EXISTS (SELECT 1 FROM {Task._meta.db_table} t WHERE t.process_id = p.id)")
-    joins = f"{table} p LEFT JOIN {Corpus._meta.db_table} c ON c.id = p.corpus_id"
+    joins = f"{table} p"
     condition = " AND ".join(where)
     count = f"SELECT count(*) FROM {joins} WHERE {condition}"
     page = (
