@@ -10,7 +10,8 @@ the queue, all in one transaction:
 1. one UPDATE records the ping, and locks the agent row, serializing polls of one agent;
 2. one SELECT reads the active tasks of this agent and of the dead agents: the dead-agent
    rule, the ttl rule, the free slots, the GPUs in use and the announcements all derive
-   from it (the rules themselves run only when that read finds work for them);
+   from it (the rules themselves run only when that read finds work for them, after one
+   statement locks their processes in the state machine's order);
 3. when a slot is free: the agent's GPUs (only for an agent that has some), one SELECT
    of candidates per kind of task with a LIMIT of the free slots, and one UPDATE claiming
    them all, each GPU task bound to its own GPU.
@@ -111,15 +112,34 @@ def _mine(agent):
     return [Held(*row) for row in rows.values_list(*HELD_FIELDS)]
 
 
+def _lock_processes(task_ids):
+    """Lock the processes of these tasks at once, in the state machine's order.
+
+    The rules write through the state machine, one process at a time, and every lock they
+    take is held until the poll ends. Released tasks, then overruns, would lock processes
+    out of order: a registration (or another poll) releasing tasks in the same processes,
+    newest first like release_tasks, would then wait for this poll while it waits for them.
+    """
+    process_model = states.process_model()
+    processes = process_model.objects.filter(
+        pk__in=Task.objects.filter(pk__in=task_ids).values("process_id")
+    )
+    # The order of Task's default ordering, which release_tasks follows: its processes' own.
+    ordered = processes.select_for_update().order_by(*process_model._meta.ordering)
+    list(ordered.values_list("pk", flat=True))
+
+
 def _apply_rules(agent, now):
     """The dead-agent and ttl rules; returns the agent's active tasks once they are applied.
 
     The rules write through the state machine, which locks the process row, then the task
-    rows: the same order as registration (agent row, process, tasks), so no deadlock.
+    rows: the same order as registration (agent row, processes, tasks), so no deadlock.
     """
     active = _active_tasks(agent, now)
     dead = [task.pk for task in active if task.agent_id != agent.pk]
     overrun = [task.pk for task in active if task.agent_id == agent.pk and task.overran(now)]
+    if dead or overrun:
+        _lock_processes(dead + overrun)
     if dead:
         # Each task is checked again under its process lock: a concurrent poll that
         # released it first leaves nothing to do here.
