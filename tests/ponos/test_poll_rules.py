@@ -1,17 +1,23 @@
 """The rules a poll applies inside its transaction (SPEC §5, §6): the dead-agent rule for
 the tasks of every silent agent, the ttl rule for the polling agent's own tasks, and the
-claim that follows them, against the real PostgreSQL of the test suite."""
+claim that follows them, against the real PostgreSQL of the test suite; and polls at once
+on SQLite, the embedded default, in a subprocess."""
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ponos.models import Agent, State, Task
+from ponos.models import GPU, Agent, State, Task
 from ponos.states import refresh_process
 from process.models import Process
 from tests.conftest import agent_client
@@ -157,6 +163,59 @@ def test_a_poll_applying_both_rules_never_deadlocks_with_a_registration(
 
 
 @pytest.mark.django_db
+def test_another_agents_poll_releases_a_dead_agents_tasks_by_their_state(
+    contributor, corpus, farm, settings
+):
+    process = started_process(contributor, corpus, farm)
+    dead = AgentFactory(farm=farm, hostname="dead")
+    dead_gpu = GPU.objects.create(agent=dead, gpu_id="GPU-0", name="T4", index=0, ram_total=1)
+    poller = AgentFactory(farm=farm, hostname="poller", cpu_cores=2)
+    poller_gpu = GPU.objects.create(agent=poller, gpu_id="GPU-0", name="T4", index=0, ram_total=1)
+    silent(dead, settings)
+    held = TaskFactory(
+        process=process,
+        slug="held",
+        state=State.PENDING,
+        agent=dead,
+        requires_gpu=True,
+        gpu=dead_gpu,
+    )
+    running = TaskFactory(process=process, slug="running", state=State.RUNNING, agent=dead)
+    stopping = TaskFactory(process=process, slug="stopping", state=State.STOPPING, agent=dead)
+    overran = TaskFactory(
+        process=process, slug="overran", state=State.STOPPING, agent=dead, ttl_exceeded=True
+    )
+    done = TaskFactory(process=process, slug="done", state=State.COMPLETED, agent=dead)
+    refresh_process(process.pk)
+
+    # The requeued GPU task leaves the dead agent's GPU, and the poller binds it to its own.
+    assert poll(poller) == start(held)
+    rows = {task.slug: task for task in Task.objects.filter(process=process)}
+    assert (rows["held"].state, rows["held"].agent_id, rows["held"].gpu_id) == (
+        State.PENDING,
+        poller.pk,
+        poller_gpu.pk,
+    )
+    assert rows["running"].state == State.ERROR
+    assert rows["stopping"].state == State.STOPPED
+    # A task the backend was stopping for its ttl lands cancelled, as if the agent had
+    # reported it stopped.
+    assert rows["overran"].state == State.CANCELLED
+    for slug in ("running", "stopping", "overran"):
+        assert rows[slug].finished is not None
+        assert rows[slug].agent_id == dead.pk
+    assert (rows["done"].state, rows["done"].updated) == (State.COMPLETED, done.updated)
+    # The process summary follows its tasks, in the poll's transaction.
+    process.refresh_from_db()
+    assert (process.state, process.finished) == (State.ERROR, None)
+    # Nothing is left to release: the next poll only announces what the poller holds.
+    assert poll(poller) == start(held)
+    assert {running.pk, stopping.pk, overran.pk}.isdisjoint(
+        Task.objects.filter(agent=poller).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.django_db
 def test_a_poll_releases_many_tasks_of_a_process_in_the_same_queries_as_one(
     contributor, corpus, farm, settings, django_assert_num_queries
 ):
@@ -187,6 +246,51 @@ def test_a_poll_releases_many_tasks_of_a_process_in_the_same_queries_as_one(
             (State.PENDING, None),
             (State.ERROR, dead.pk),
         }
+
+
+@pytest.mark.django_db
+def test_a_poll_stops_the_overruns_of_its_own_agent_only(contributor, corpus, farm):
+    process = started_process(contributor, corpus, farm)
+    poller = AgentFactory(farm=farm, hostname="poller", cpu_cores=3)
+    other = AgentFactory(farm=farm, hostname="other", last_ping=timezone.now())
+    mine = overrunning(process, "mine", poller)
+    theirs = overrunning(process, "theirs", other)
+    long_ago = timezone.now() - timedelta(days=1)
+    # Only running tasks overrun: neither a held pending task nor a stopping one, whatever
+    # their ttl and start; nor a task without ttl.
+    held = TaskFactory(process=process, slug="held", state=State.PENDING, agent=poller, ttl=60)
+    stopping = TaskFactory(
+        process=process,
+        slug="stopping",
+        state=State.STOPPING,
+        agent=poller,
+        ttl=60,
+        started=long_ago,
+    )
+    endless = TaskFactory(
+        process=process, slug="endless", state=State.RUNNING, agent=other, started=long_ago
+    )
+    waiting = TaskFactory(process=process, slug="waiting", state=State.PENDING)
+
+    # The stopped overrun still counts against the poller's cores: nothing new is taken.
+    assert poll(poller) == start(held) + stop(*sorted([mine, stopping], key=queue_order))
+    states = dict(Task.objects.values_list("slug", "state"))
+    assert states == {
+        "mine": State.STOPPING,
+        "theirs": State.RUNNING,
+        "held": State.PENDING,
+        "stopping": State.STOPPING,
+        "endless": State.RUNNING,
+        "waiting": State.PENDING,
+    }
+    mine.refresh_from_db()
+    stopping.refresh_from_db()
+    assert (mine.ttl_exceeded, stopping.ttl_exceeded) == (True, False)
+    assert Task.objects.get(pk=waiting.pk).agent_id is None
+    # The other agent's overrun is stopped at its own poll, which has room for the waiting
+    # task.
+    assert poll(other) == start(waiting) + stop(theirs)
+    assert Task.objects.get(pk=endless.pk).state == State.RUNNING
 
 
 ROUNDS = 3
@@ -260,3 +364,191 @@ def test_many_polls_at_once_apply_both_rules_once_and_never_fail(
         older.refresh_from_db()
         newer.refresh_from_db()
         assert (older.state, newer.state) == (State.ERROR, State.STOPPING)
+
+
+@pytest.mark.django_db
+def test_a_claim_that_misses_a_candidate_announces_only_what_the_agent_got(process, agent):
+    """Neither PostgreSQL (candidates are read locked) nor SQLite (immediate transactions
+    serialize polls) lets a candidate go between the read and the claim. Should one ever,
+    the conditional claim leaves it, and the poll announces only what it really got. A
+    trigger stands for the other claimer: it leaves one candidate's row untouched."""
+    agent.cpu_cores = 3
+    agent.save()
+    gpu = GPU.objects.create(agent=agent, gpu_id="GPU-0", name="T4", index=0, ram_total=1)
+    first = TaskFactory(process=process, slug="first", state=State.PENDING, priority=30)
+    contested = TaskFactory(process=process, slug="contested", state=State.PENDING, priority=20)
+    on_gpu = TaskFactory(
+        process=process, slug="on-gpu", state=State.PENDING, priority=10, requires_gpu=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION claimed_elsewhere() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF OLD.slug = 'contested' AND NEW.agent_id IS NOT NULL THEN
+                    RETURN NULL;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER claimed_elsewhere BEFORE UPDATE ON ponos_task
+                FOR EACH ROW EXECUTE FUNCTION claimed_elsewhere();
+            """
+        )
+    assert poll(agent) == start(first, on_gpu)
+    rows = {task.slug: (task.agent_id, task.gpu_id) for task in Task.objects.all()}
+    assert rows == {
+        "first": (agent.pk, None),
+        "contested": (None, None),
+        "on-gpu": (agent.pk, gpu.pk),
+    }
+    # The missed task waits for the next poll, which has a free slot for it.
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER claimed_elsewhere ON ponos_task")
+    assert poll(agent) == start(first, contested, on_gpu)
+
+
+# Run in a subprocess on a SQLite database: migrate, then many polls at once through the
+# API. SQLite has no row locks; its immediate transactions serialize the polls instead.
+SQLITE_POLLS = """
+import json, threading
+from datetime import timedelta
+
+import django
+
+django.setup()
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+call_command("migrate", verbosity=0)
+
+from ponos.agents import register_agent
+from ponos.models import Agent, Farm, State, Task
+from tests.factories import ProcessFactory, TaskFactory
+
+AGENTS, GPU_AGENTS, CORES = 12, 3, 3
+farm = Farm.objects.create(name="farm")
+user = get_user_model().objects.create_user("owner@example.com")
+process = ProcessFactory(creator=user, farm=farm, mode="repository", last_run=0)
+agents = {}
+for n in range(AGENTS):
+    gpus = [{"gpu_id": "GPU-0", "name": "T4", "index": 0, "ram_total": 1}] if n < GPU_AGENTS else []
+    agent, token, _ = register_agent(
+        farm, f"host-{n}", cpu_cores=CORES, cpu_frequency=1, ram_total=1, gpus=gpus
+    )
+    agents[str(agent.pk)] = token
+    TaskFactory(
+        process=process, slug=f"slow-{n}", state=State.RUNNING, agent=agent, ttl=60,
+        started=timezone.now() - timedelta(seconds=120),
+    )
+dead, _token, _ = register_agent(farm, "dead", cpu_cores=1, cpu_frequency=1, ram_total=1)
+Agent.objects.filter(pk=dead.pk).update(last_ping=timezone.now() - timedelta(days=1))
+TaskFactory(process=process, slug="lost", state=State.PENDING, agent=dead, priority=99)
+TaskFactory(process=process, slug="crashed", state=State.RUNNING, agent=dead)
+for n in range(40):
+    TaskFactory(process=process, slug=f"cpu-{n}", state=State.PENDING)
+for n in range(5):
+    TaskFactory(
+        process=process, slug=f"gpu-{n}", state=State.PENDING, requires_gpu=True, priority=50
+    )
+
+barrier = threading.Barrier(AGENTS)
+answers, errors = {}, []
+
+def run(agent_id, token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    try:
+        barrier.wait(timeout=30)
+        response = client.get("/api/v1/agent/actions/")
+        assert response.status_code == 200, response.content
+        answers[agent_id] = response.json()["actions"]
+    except Exception as error:
+        errors.append(repr(error))
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=run, args=item) for item in agents.items()]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+tasks = Task.objects.values_list(
+    "pk", "slug", "state", "agent_id", "gpu_id", "gpu__agent_id", "ttl_exceeded"
+)
+print(json.dumps({
+    "answers": answers,
+    "errors": errors,
+    "tasks": [[str(value) if value is not None else None for value in row] for row in tasks],
+}))
+"""
+
+
+TASK_COLUMNS = ("slug", "state", "agent_id", "gpu", "gpu_agent", "ttl_exceeded")
+# Where the subprocess finds the project's modules
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_polls_at_once_on_sqlite_share_no_task(tmp_path):
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("ARKINDEX_", "PONOS_", "DJANGO_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        ARKINDEX_DATABASE_URL=f"sqlite:///{tmp_path / 'arkindex.sqlite3'}",
+        ARKINDEX_STORAGE_DIR=str(tmp_path / "storage"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_POLLS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["errors"] == []
+    assert len(out["answers"]) == 12
+    tasks = {pk: dict(zip(TASK_COLUMNS, row, strict=True)) for pk, *row in out["tasks"]}
+
+    announced = {}
+    for agent_id, actions in out["answers"].items():
+        for action in actions:
+            if action["action"] == "start_task":
+                assert action["task_id"] not in announced, "A task was given to two agents"
+                announced[action["task_id"]] = agent_id
+                # What is announced is held, pending, by that agent.
+                assert tasks[action["task_id"]]["agent_id"] == agent_id
+                assert tasks[action["task_id"]]["state"] == State.PENDING
+            else:
+                # Each agent is told to stop its own overrun.
+                assert tasks[action["task_id"]]["agent_id"] == agent_id
+                assert tasks[action["task_id"]]["slug"].startswith("slow-")
+        # Its overrun still takes one of its three cores: two new tasks each.
+        assert len([a for a in actions if a["action"] == "start_task"]) == 2
+        assert len([a for a in actions if a["action"] == "stop_task"]) == 1
+    held = {pk for pk, task in tasks.items() if task["state"] == State.PENDING and task["agent_id"]}
+    assert held == set(announced)
+    by_slug = {task["slug"]: task for task in tasks.values()}
+    # The dead agent's pending task went back to the queue and, first in it, was taken.
+    assert by_slug["lost"]["agent_id"] in out["answers"]
+    assert by_slug["crashed"]["state"] == State.ERROR
+    for slug, task in by_slug.items():
+        if slug.startswith("slow-"):
+            assert (task["state"], task["ttl_exceeded"]) == (State.STOPPING, "True")
+    gpu_tasks = [task for slug, task in by_slug.items() if slug.startswith("gpu-") and task["gpu"]]
+    # The first GPU tasks in the queue went to the three GPU agents, each bound to its own
+    # agent's GPU, one per GPU; the other GPU tasks wait, unheld.
+    assert len(gpu_tasks) == 3
+    assert all(
+        task["agent_id"] is None
+        for slug, task in by_slug.items()
+        if slug.startswith("gpu-") and not task["gpu"]
+    )
+    assert all(task["gpu_agent"] == task["agent_id"] for task in gpu_tasks)
+    assert len({task["gpu"] for task in gpu_tasks}) == len(gpu_tasks)
