@@ -90,8 +90,11 @@ def register_agent(farm, hostname, *, cpu_cores, cpu_frequency, ram_total, gpus=
         # Registration is a sign of life: the agent is active until it stops polling.
         agent.last_ping = now
         agent.save(update_fields=[*resources, "token_hash", "last_ping"])
-        _sync_gpus(agent, gpus)
         if not created:
-            # Lock order: agent row (held here), then the process, then the task rows.
+            # Lock order: agent row (held here), then the process, then the task rows. The
+            # tasks go before the GPUs: deleting a GPU locks the tasks bound to it, which
+            # must not happen before their processes are locked, as a poll releasing the
+            # same tasks would lock them.
             states.release_agent_tasks(agent, now=now)
+        _sync_gpus(agent, gpus)
     return agent, token, created
