@@ -4,7 +4,6 @@ claim that follows them, against the real PostgreSQL of the test suite; and poll
 on SQLite, the embedded default, in a subprocess."""
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from ponos.models import GPU, Agent, State, Task
 from ponos.states import refresh_process
 from process.models import Process
 from tests.conftest import agent_client
+from tests.e2e.helpers import clean_environ
 from tests.factories import AgentFactory, ProcessFactory, TaskFactory
 
 URL = "/api/v1/agent/actions/"
@@ -492,15 +492,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_polls_at_once_on_sqlite_share_no_task(tmp_path):
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ARKINDEX_", "PONOS_", "DJANGO_"))
-    }
-    env.update(
+    env = clean_environ(
         DJANGO_SETTINGS_MODULE="tests.settings",
         ARKINDEX_DATABASE_URL=f"sqlite:///{tmp_path / 'arkindex.sqlite3'}",
-        ARKINDEX_STORAGE_DIR=str(tmp_path / "storage"),
+        ARKINDEX_STORAGE_DIR=tmp_path / "storage",
     )
     result = subprocess.run(
         [sys.executable, "-c", SQLITE_POLLS],

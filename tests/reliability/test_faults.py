@@ -8,7 +8,6 @@ deleting no row and being completed by the next run (tests/process/test_cleanup.
 """
 
 import io
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -26,6 +25,7 @@ from ponos.models import Artifact, State, Task
 from ponos.storage import artifact_key, get_storage, log_key
 from process.models import Process
 from tests.conftest import client_for
+from tests.e2e.helpers import clean_environ
 from tests.factories import ProcessFactory, TaskFactory
 from tests.ponos.storage.fixtures import (  # noqa: F401 (moto_server: a fixture, by name)
     ARTIFACTS_BUCKET,
@@ -131,12 +131,7 @@ def database_url():
 
 def manage_cleanup(endpoint):
     """`manage.py cleanup` in its own process, as cron runs it: (exit status, output)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ARKINDEX_", "PONOS_", "DJANGO_"))
-    }
-    env.update(
+    env = clean_environ(
         DJANGO_SETTINGS_MODULE="arkindex.settings",
         ARKINDEX_SECRET_KEY="fault-tests-secret-key-0123456789abcdef",
         ARKINDEX_DATABASE_URL=database_url(),
