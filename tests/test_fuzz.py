@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ponos.models import Artifact, State
 from tests.factories import AgentFactory, TaskFactory, WorkerRunFactory, WorkerVersionFactory
+from tests.security.helpers import path_kind
 
 pytestmark = pytest.mark.django_db
 
@@ -106,22 +107,10 @@ def world(superuser, outsider, corpus, process, running_task, agent, farm):
 
 
 def path_object(path):
-    """The kind of object the `{id}` of a path names."""
-    if path.startswith("/api/v1/process/workers/"):
-        return "worker_run"
-    if path.startswith("/api/v1/workers/versions/"):
-        return "version"
+    """The kind of object the `{id}` of a path names; restarts need a failed task."""
     if path.endswith("/restart/"):
         return "failed"
-    for prefix, kind in [
-        ("/api/v1/corpus/", "corpus"),
-        ("/api/v1/process/", "process"),
-        ("/api/v1/task/", "task"),
-        ("/api/v1/workers/", "worker"),
-    ]:
-        if path.startswith(prefix):
-            return kind
-    return None
+    return path_kind(path)
 
 
 BODY_IDS = {"corpus": "corpus", "farm": "farm", "version": "version", "process_id": "process"}

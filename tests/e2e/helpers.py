@@ -44,6 +44,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def gunicorn_command(url):
+    """gunicorn serving the application at `url` as the tests run it: 2 workers of 4 threads,
+    stopping within 2 seconds."""
+    return [
+        str(BIN / "gunicorn"),
+        "arkindex.wsgi:application",
+        "--bind",
+        url.removeprefix("http://"),
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--graceful-timeout",
+        "2",
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
 def clean_environ(**values):
     """The test's environment without the project's settings nor make's, plus `values`."""
     prefixes = ("ARKINDEX_", "PONOS_", "DJANGO_", "MAKE", "MFLAGS")

@@ -19,6 +19,7 @@ from tests.e2e.helpers import (
     SqliteDatabase,
     clean_environ,
     free_port,
+    gunicorn_command,
     manage,
     wait_for,
 )
@@ -89,19 +90,7 @@ class Stack:
 
         self.server = Service(
             "gunicorn",
-            [
-                BIN / "gunicorn",
-                "arkindex.wsgi:application",
-                "--bind",
-                self.url.removeprefix("http://"),
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--graceful-timeout",
-                "2",
-                "--no-control-socket",
-            ],  # fmt: skip
+            gunicorn_command(self.url),
             env=self.env,
             log_path=self.tmp / "server.log",
         )

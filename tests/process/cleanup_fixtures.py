@@ -14,31 +14,14 @@ import pytest
 import time_machine
 from moto import mock_aws
 
-from ponos.storage import get_storage
 from ponos.storage.local import LocalStorage
 from tests.ponos.storage.fixtures import (
-    ARTIFACTS_BUCKET,
-    LOGS_BUCKET,
-    TEST_ACCESS_KEY,
-    TEST_SECRET_KEY,
     use_local_storage,
+    use_s3_storage,
 )
 
 # The time every cleanup of these tests runs at
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-def use_s3_storage(settings, endpoint=None):
-    """Switch the application's storage to S3 (moto's mock unless an endpoint is given)."""
-    settings.ARKINDEX_STORAGE = "s3"
-    settings.ARKINDEX_S3_ENDPOINT = endpoint
-    settings.ARKINDEX_S3_REGION = "us-east-1"
-    settings.ARKINDEX_S3_ACCESS_KEY = TEST_ACCESS_KEY
-    settings.ARKINDEX_S3_SECRET_KEY = TEST_SECRET_KEY
-    settings.PONOS_ARTIFACTS_BUCKET = ARTIFACTS_BUCKET
-    settings.PONOS_LOGS_BUCKET = LOGS_BUCKET
-    # Changing these settings dropped the cached storage: this one is built from them
-    return get_storage()
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.helpers import gunicorn_command
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TIMEOUT = 60
 CHUNKS = 6
 AGENTS = 3
@@ -116,19 +117,7 @@ class Server:
         self.farm_id, self.seed = (line.split(": ", 1)[1] for line in lines[:2])
         self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "arkindex.wsgi:application",
-                "--bind",
-                self.url.removeprefix("http://"),
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--graceful-timeout",
-                "2",
-                "--no-control-socket",
-            ],
+            gunicorn_command(self.url),
             cwd=ROOT,
             env=env,
             stdout=self.log,

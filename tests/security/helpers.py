@@ -33,7 +33,11 @@ def schema_operations():
 
 def object_kind(operation):
     """The kind of object the `{id}` of an operation's path names."""
-    path = operation.path
+    return path_kind(operation.path)
+
+
+def path_kind(path):
+    """The kind of object the `{id}` of a path names."""
     if path.startswith("/api/v1/process/workers/"):
         return "worker_run"
     if path.startswith("/api/v1/workers/versions/"):

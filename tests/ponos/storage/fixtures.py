@@ -106,6 +106,19 @@ def use_local_storage(settings, root, public_url):
     return storage
 
 
+def use_s3_storage(settings, endpoint=None):
+    """Switch the application's storage to S3 (moto's mock unless an endpoint is given)."""
+    settings.ARKINDEX_STORAGE = "s3"
+    settings.ARKINDEX_S3_ENDPOINT = endpoint
+    settings.ARKINDEX_S3_REGION = "us-east-1"
+    settings.ARKINDEX_S3_ACCESS_KEY = TEST_ACCESS_KEY
+    settings.ARKINDEX_S3_SECRET_KEY = TEST_SECRET_KEY
+    settings.PONOS_ARTIFACTS_BUCKET = ARTIFACTS_BUCKET
+    settings.PONOS_LOGS_BUCKET = LOGS_BUCKET
+    # Changing these settings dropped the cached storage: this one is built from them
+    return get_storage()
+
+
 @pytest.fixture
 def local_app_storage(settings, tmp_path):
     """
