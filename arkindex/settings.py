@@ -80,6 +80,11 @@ ARKINDEX_REGISTER_RATE = env_rate("ARKINDEX_REGISTER_RATE", "60/min")
 # 0 (no proxy): the throttles use the connection's address and ignore the header, which
 # any client can forge; behind one TLS proxy, set 1.
 ARKINDEX_NUM_PROXIES = env_int("ARKINDEX_NUM_PROXIES", 0, minimum=0)
+# Bearer token of `GET /metrics`; unset, the endpoint answers 404.
+ARKINDEX_METRICS_TOKEN = env_str("ARKINDEX_METRICS_TOKEN")
+# prometheus_client's own variable: with several gunicorn workers, each writes its request
+# metrics there and a scrape sums them.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,6 +106,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer is counted, the refusals of the middlewares below included.
+    "arkindex.api.metrics.RequestMetricsMiddleware",
     "arkindex.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the docs page's static files without debug mode

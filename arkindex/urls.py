@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from arkindex.health import health
+from ponos.metrics import metrics
 
 api_patterns = [
     path("openapi/", SpectacularAPIView.as_view(), name="openapi"),
@@ -16,6 +17,7 @@ api_patterns = [
 urlpatterns = [
     path("api/v1/", include(api_patterns)),
     path("health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("storage/", include("ponos.storage.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -214,6 +214,13 @@ class Task(models.Model):
             # Cleanup finds the processes of expired tasks and checks that none of their tasks
             # is still live, both from this index alone (without reading the task rows).
             models.Index(fields=["process", "expiry"], name="task_process_expiry_idx"),
+            # The metrics count the live tasks of each farm and find the oldest pending one
+            # from this index alone; finished tasks, the bulk of the table, are not in it.
+            models.Index(
+                fields=["state", "process", "created"],
+                name="task_live_state_idx",
+                condition=models.Q(state__in=sorted(ACTIVE_STATES | {State.UNSCHEDULED})),
+            ),
         ]
 
     def __str__(self):

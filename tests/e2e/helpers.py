@@ -64,7 +64,7 @@ def gunicorn_command(url):
 
 def clean_environ(**values):
     """The test's environment without the project's settings nor make's, plus `values`."""
-    prefixes = ("ARKINDEX_", "PONOS_", "DJANGO_", "MAKE", "MFLAGS")
+    prefixes = ("ARKINDEX_", "PONOS_", "DJANGO_", "PROMETHEUS_", "MAKE", "MFLAGS")
     env = {name: value for name, value in os.environ.items() if not name.startswith(prefixes)}
     env.update({name: str(value) for name, value in values.items()})
     return env

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.helpers import Service, clean_environ, free_port, wait_for
 from tests.e2e.stack import states, tasks_by_slug
@@ -20,6 +21,9 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+METRICS_TOKEN = "make-run-metrics-token"
+
+
 class MakeRun:
     def __init__(self, var, log_path):
         self.var = var
@@ -28,7 +32,10 @@ class MakeRun:
             "make run",
             ["make", "--no-print-directory", "run"],
             env=clean_environ(
-                VAR_DIR=var, PORT=self.url.rpartition(":")[2], AGENT_POLL_INTERVAL="0.5"
+                VAR_DIR=var,
+                PORT=self.url.rpartition(":")[2],
+                AGENT_POLL_INTERVAL="0.5",
+                ARKINDEX_METRICS_TOKEN=METRICS_TOKEN,
             ),
             log_path=log_path,
             preexec_fn=default_sigint,
@@ -64,6 +71,20 @@ class MakeRun:
         response = self.session.get(f"{self.url}{path}", timeout=10)
         assert response.status_code == expected, (path, response.status_code, response.text)
         return response
+
+    def metrics(self):
+        """{(name, frozenset of labels): value} of a scrape of /metrics."""
+        response = requests.get(
+            f"{self.url}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
 
     def wait_finished(self, process_id):
         def finished():
@@ -164,6 +185,21 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
         ) in reader["logs"]
         failer = tasks_by_slug(demo["Demo process with a failure"])["demo_2"]
         assert "fails on purpose" in first.get(f"/api/v1/task/{failer['id']}/").json()["logs"]
+
+        # The scrape sums the requests of both gunicorn workers: every list is counted once,
+        # whichever worker answered it; the local agent is active on its farm.
+        listed = frozenset({"operation": "ListProcesses", "status": "200"}.items())
+        before = first.metrics()[("arkindex_requests_total", listed)]
+        for _ in range(12):
+            first.get("/api/v1/process/")
+        after = first.metrics()
+        assert after[("arkindex_requests_total", listed)] == before + 12
+        agents = {
+            dict(labels)["status"]: value
+            for (name, labels), value in after.items()
+            if name == "arkindex_agents"
+        }
+        assert agents == {"active": 1, "inactive": 0, "disabled": 0}
 
         first.interrupt()
 
