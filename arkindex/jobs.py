@@ -5,11 +5,27 @@ them; without it, they run synchronously in the request's process, right after t
 Either way a job never sees rows its transaction rolled back, and never runs before the rows
 it was given are committed. Jobs take IDs and keys (never model instances), so that they
 can be serialized and run on another machine.
+
+A job may run more than once, so every job is idempotent. An RQ worker killed in the middle
+of a job (a machine lost, `kill -9`) leaves it in RQ's registry of started jobs; the workers
+of `Worker` below beat every few seconds while a job runs, so another worker finds that beat
+missing within `ABANDONED_AFTER` seconds, at its next maintenance, and enqueues the job again
+(each job has `JOB_RETRIES` retries). A worker started again does the same at its start.
 """
 
+import rq
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
+
+# Times a job is enqueued again after its worker died under it (or after it raised)
+JOB_RETRIES = 3
+# Seconds between two beats of a worker running a job
+HEARTBEAT_INTERVAL = 5
+# Seconds without a beat after which a started job counts as abandoned
+ABANDONED_AFTER = 15
+# Seconds between two maintenances of an idle worker (where abandoned jobs are found)
+MAINTENANCE_INTERVAL = 10
 
 
 def _resolve(func):
@@ -26,7 +42,7 @@ def enqueue(func, *args):
         def send():
             import django_rq
 
-            django_rq.get_queue("default").enqueue(func, *args)
+            django_rq.get_queue("default").enqueue(func, *args, retry=rq.Retry(max=JOB_RETRIES))
 
         # robust: with Redis down the commit stands and the failure is logged; whatever the
         # job had to do is left to the periodic commands (cleanup's sweep for storage).
@@ -34,3 +50,30 @@ def enqueue(func, *args):
     else:
         # robust: a failing job is logged; it must not turn the committed request into a 500.
         transaction.on_commit(lambda: _resolve(func)(*args), robust=True)
+
+
+class Worker(rq.Worker):
+    """The RQ worker of `manage.py rqworker` (settings.RQ["WORKER_CLASS"]).
+
+    RQ's own margins let a killed worker's job wait more than ten minutes: its beats last
+    a minute longer than their interval, and an idle worker runs its maintenance every ten
+    minutes, after a blocking wait of up to `--worker-ttl` seconds. Here a job's beat lasts
+    `ABANDONED_AFTER` seconds, and an idle worker wakes up for maintenance every
+    `MAINTENANCE_INTERVAL` seconds.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", HEARTBEAT_INTERVAL)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self):
+        return min(super().dequeue_timeout, self.maintenance_interval)
+
+    def get_heartbeat_ttl(self, job, working_time=0.0):
+        grace = ABANDONED_AFTER - self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            # A job past its timeout is killed by its worker: its beat need not outlive it
+            return int(min(job.timeout - working_time, self.job_monitoring_interval)) + grace
+        return self.job_monitoring_interval + grace

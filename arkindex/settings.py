@@ -211,7 +211,17 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# With Redis, every API node shares one cache: the throttles of Login and CreateAgent count
+# the requests of a client address over all the nodes behind the proxy, not per process.
+if ARKINDEX_REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": ARKINDEX_REDIS_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 RQ_QUEUES = {
     "default": {"URL": ARKINDEX_REDIS_URL or "redis://localhost:6379/0", "DEFAULT_TIMEOUT": 3600}
@@ -222,6 +232,8 @@ if not ARKINDEX_REDIS_URL:
 else:
     # The RQ app brings `manage.py rqworker` and an admin page that needs Redis to answer.
     INSTALLED_APPS.append("django_rq")
+    # `rqworker` runs the worker class that notices the jobs of a dead worker in seconds.
+    RQ = {"WORKER_CLASS": "arkindex.jobs.Worker"}
 
 LOGGING = {
     "version": 1,
