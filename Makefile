@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 ARGS ?=
 
-.PHONY: install run test checks pytest bench fuzz lint format clean
+.PHONY: install system run test test-cluster checks pytest bench fuzz lint format clean
 
 install: $(VENV)/.installed
 
@@ -14,6 +14,10 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+## The Debian packages of the tests: PostgreSQL, Chromium, Redis, HAProxy, iproute2 (as root).
+system:
+	scripts/system-packages
 
 ## The service on its embedded defaults (SQLite, local storage, a local agent).
 run: install
@@ -34,8 +38,14 @@ checks:
 pytest: install
 	scripts/with-postgres $(BIN)/pytest $(ARGS)
 
+# The cluster test needs root and its own target (test-cluster)
 pytest-here:
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest --ignore=tests/cluster $(ARGS)
+
+## Three API nodes behind HAProxy, Redis, two RQ workers and agent hosts in network
+## namespaces, with faults; as root, about 6 minutes. See the README's Cluster section.
+test-cluster: install system
+	scripts/with-postgres $(BIN)/pytest -s tests/cluster $(ARGS)
 
 bench: install
 	PG_MAX_CONNECTIONS=300 scripts/with-postgres $(BIN)/python -m bench $(ARGS)

@@ -77,7 +77,9 @@ class Stack:
         self.env["ARKINDEX_DATABASE_URL"] = self.db.url
         self.storage.ensure_buckets()
 
-    def start(self):
+    def bootstrap(self):
+        """Migrate and bootstrap the database: the superuser's API client and the default
+        farm (`farm_id`, `seed`), on `self.url`."""
         manage(self.env, "migrate", "--noinput")
         output = manage(
             self.env, "bootstrap", "--no-demo", "--agent-config", self.tmp / "agent.yml"
@@ -88,6 +90,8 @@ class Stack:
         self.env["PONOS_DEFAULT_FARM"] = self.farm_id
         self.api = Api(self.url, token)
 
+    def start(self):
+        self.bootstrap()
         self.server = Service(
             "gunicorn",
             gunicorn_command(self.url),
