@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "arkindex.corpora",
     "ponos",
     "process",
+    # The pages for humans under /ui/, on top of the rest: nothing imports them.
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -152,11 +154,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Also serve the files of the apps' static/ folders, found where they are: a checkout serves
+# the pages' CSS and JavaScript even before `collectstatic` has run.
+WHITENOISE_USE_FINDERS = True
 
 # A reverse proxy terminates TLS: never redirect to HTTPS here, but trust its header.
 SECURE_SSL_REDIRECT = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_NAME = "arkindex.csrf"
+# A refused form of the pages (or of the admin) answers with a page saying what to do; the
+# API checks CSRF itself and answers in its JSON format.
+CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
+LOGIN_URL = "/ui/login/"
 # Behind an HTTPS public URL, the session and CSRF cookies never travel over plain HTTP.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = urlsplit(ARKINDEX_PUBLIC_URL).scheme == "https"
 # An origin is a scheme and a host: a path in the public URL would never match one.

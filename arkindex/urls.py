@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from arkindex.health import health
@@ -20,6 +21,8 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("storage/", include("ponos.storage.urls")),
     path("admin/", admin.site.urls),
+    path("ui/", include("pages.urls")),
+    path("", RedirectView.as_view(url="/ui/", permanent=False), name="root"),
 ]
 
 # Errors raised outside DRF views answer in the API's error format too.

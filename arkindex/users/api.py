@@ -16,6 +16,19 @@ class LoginThrottle(ClientAddressThrottle):
     scope = "login"
 
 
+def log_in(request, email, password):
+    """Check an email and password and open a Django session for the user, or return None.
+
+    The API's Login and the login page of the pages for humans both go through here, so one
+    login serves the API (with the session cookie) and the pages alike. `request` is
+    Django's own request.
+    """
+    user = authenticate(request, email=email, password=password)
+    if user is not None:
+        login(request, user)
+    return user
+
+
 class Login(generics.GenericAPIView):
     operation_ids = {"post": "Login"}
     serializer_class = LoginSerializer
@@ -27,15 +40,14 @@ class Login(generics.GenericAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
+        # Also opens a session, for the browser frontend and the pages.
+        user = log_in(
+            request._request,
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
         )
         if user is None:
             raise AuthenticationFailed("Wrong email or password.")
-        # Also open a session, for the browser frontend.
-        login(request._request, user)
         return Response(LoggedInUserSerializer(user).data, status=status.HTTP_200_OK)
 
     def get_authenticate_header(self, request):

@@ -1,0 +1,161 @@
+"""The task graph of one run, laid out for an inline SVG: one column per depth, arrows from
+parents to children, one colour per state.
+
+A run of thousands of tasks would draw an unreadable and heavy picture: beyond
+`MAX_NODES` tasks, the chunks of one worker run at one depth collapse into one node; beyond
+`MAX_GROUPS` of those, every task of a depth makes one node; what still does not fit is
+cut, and the page says so.
+"""
+
+import dataclasses
+from collections import defaultdict
+
+from ponos.states import summarize
+
+MAX_NODES = 200
+MAX_GROUPS = 600
+NODE_WIDTH = 180
+NODE_HEIGHT = 40
+GAP_X = 60
+GAP_Y = 14
+MARGIN = 10
+
+
+@dataclasses.dataclass
+class Node:
+    key: object
+    depth: int
+    tasks: list
+    x: int = 0
+    y: int = 0
+
+    @property
+    def single(self):
+        return len(self.tasks) == 1
+
+    @property
+    def task(self):
+        return self.tasks[0]
+
+    @property
+    def state(self):
+        if self.single:
+            return self.task["state"]
+        return summarize([task["state"] for task in self.tasks])
+
+    @property
+    def label(self):
+        if self.single:
+            return self.task["slug"]
+        worker = self.task.get("worker_slug")
+        if isinstance(self.key, tuple) and self.key[0] == "run" and worker:
+            return f"{worker} ×{len(self.tasks)}"
+        return f"{len(self.tasks)} tasks"
+
+    @property
+    def detail(self):
+        """The second line of the node: the chunk of a task, the states of a group."""
+        if self.single:
+            parts = [self.task["state"]]
+            if self.task["chunk"]:
+                parts.append(f"chunk {self.task['chunk']}")
+            if self.task["original_task_id"]:
+                parts.append("restart")
+            return " · ".join(parts)
+        counts = defaultdict(int)
+        for task in self.tasks:
+            counts[task["state"]] += 1
+        return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+    @property
+    def link(self):
+        """The task a click opens: the task itself, or the group's task most worth a look."""
+        order = {"failed": 0, "error": 1, "cancelled": 2, "running": 3, "stopping": 4}
+        return min(self.tasks, key=lambda task: order.get(task["state"], 9))["id"]
+
+
+@dataclasses.dataclass
+class Graph:
+    nodes: list
+    edges: list
+    width: int
+    height: int
+    collapsed: bool
+    hidden: int
+
+
+def group_key(task, level):
+    if level == 0:
+        return task["id"]
+    if level == 1 and task["worker_run_id"] is not None:
+        return ("run", task["depth"], task["worker_run_id"])
+    return ("depth", task["depth"])
+
+
+def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
+    """The graph of `tasks` (rows with id, slug, depth, state, chunk, worker_run_id,
+    original_task_id, worker_slug) and `edges` ((child id, parent id) pairs)."""
+    level, groups = 0, {}
+    for level in range(3):
+        groups = defaultdict(list)
+        for task in tasks:
+            groups[group_key(task, level)].append(task)
+        if len(groups) <= (max_nodes if level == 0 else max_groups):
+            break
+    nodes = [Node(key, members[0]["depth"], members) for key, members in groups.items()]
+    nodes.sort(key=lambda node: node.depth)
+    hidden = sum(len(node.tasks) for node in nodes[max_groups:])
+    nodes = nodes[:max_groups]
+    node_of = {task["id"]: node for node in nodes for task in node.tasks}
+    task_by_id = {task["id"]: task for task in tasks}
+
+    parents = defaultdict(set)
+    links = set()
+    for child, parent in edges:
+        if child in node_of and parent in node_of and node_of[child] is not node_of[parent]:
+            parents[id(node_of[child])].add(id(node_of[parent]))
+            links.add((id(node_of[parent]), id(node_of[child])))
+
+    columns = defaultdict(list)
+    for node in nodes:
+        columns[node.depth].append(node)
+    row_of = {}
+    for column, depth in enumerate(sorted(columns)):
+        members = columns[depth]
+
+        def position(node):
+            # Beside its parents (the mean of their rows), then by name; a restart comes
+            # right after its original, which has the same parents.
+            rows = [row_of[pk] for pk in parents[id(node)] if pk in row_of]
+            mean = sum(rows) / len(rows) if rows else 0
+            first = node.task
+            return (mean, restart_root(first, task_by_id), first["slug"])
+
+        members.sort(key=position)
+        for row, node in enumerate(members):
+            row_of[id(node)] = row
+            node.x = MARGIN + column * (NODE_WIDTH + GAP_X)
+            node.y = MARGIN + row * (NODE_HEIGHT + GAP_Y)
+
+    by_id = {id(node): node for node in nodes}
+    drawn = []
+    for parent, child in sorted(links, key=lambda pair: (by_id[pair[0]].y, by_id[pair[1]].y)):
+        start, end = by_id[parent], by_id[child]
+        x1, y1 = start.x + NODE_WIDTH, start.y + NODE_HEIGHT // 2
+        x2, y2 = end.x - 6, end.y + NODE_HEIGHT // 2
+        middle = (x1 + x2) // 2
+        drawn.append(f"M{x1},{y1} C{middle},{y1} {middle},{y2} {x2},{y2}")
+    width = MARGIN * 2 + max(1, len(columns)) * (NODE_WIDTH + GAP_X) - GAP_X
+    rows = max((len(members) for members in columns.values()), default=1)
+    height = MARGIN * 2 + rows * (NODE_HEIGHT + GAP_Y) - GAP_Y
+    return Graph(nodes, drawn, width, height, collapsed=level > 0, hidden=hidden)
+
+
+def restart_root(task, task_by_id):
+    """The slug of the first attempt of a restarted task, so that attempts sort together."""
+    for _attempt in range(100):
+        original = task_by_id.get(task["original_task_id"])
+        if original is None:
+            break
+        task = original
+    return task["slug"]

@@ -1,0 +1,240 @@
+"""The process page: its fields, the task graph of a run, the buttons of its managers, and
+a number of queries that does not depend on the number of tasks."""
+
+import re
+import time
+
+import pytest
+from django.utils import timezone
+
+from ponos import states
+from ponos.models import State, Task
+from process.builder import start_process
+from tests.factories import TaskFactory
+from tests.pages.conftest import assert_error_page, page_client, text
+from tests.process.helpers import add_worker_run, make_run
+
+pytestmark = pytest.mark.django_db
+
+
+def url(process, query=""):
+    return f"/ui/process/{process.id}/{query}"
+
+
+def nodes(response):
+    """{slug: state} of the single-task nodes of the graph."""
+    found = re.findall(
+        r'<a href="/ui/task/[0-9a-f-]+/" class="node state-([a-z]+)" data-task="[0-9a-f-]+" '
+        r'data-slug="([^"]+)"',
+        response.content.decode(),
+    )
+    return {slug: state for state, slug in found}
+
+
+def forms(response):
+    """The actions of the page's forms."""
+    return re.findall(r'<form [^>]*method="post" action="([^"]+)"', response.content.decode())
+
+
+@pytest.fixture
+def failed_run(process):
+    """Run 0 of `process`: write completed, fail failed, read unscheduled after fail."""
+    tasks = make_run(
+        process, write=State.COMPLETED, fail=State.FAILED, read=State.UNSCHEDULED, refresh=False
+    )
+    tasks["fail"].parents.add(tasks["write"])
+    tasks["read"].parents.add(tasks["fail"])
+    Task.objects.filter(pk=tasks["fail"].pk).update(depth=1)
+    Task.objects.filter(pk=tasks["read"].pk).update(depth=2)
+    states.refresh_process(process.pk)
+    process.refresh_from_db()
+    return tasks
+
+
+def test_a_reader_sees_the_fields_and_the_graph_of_the_last_run(guest, process, failed_run):
+    response = page_client(guest).get(url(process))
+    assert response.status_code == 200
+    body = text(response)
+    assert "Arkindex Processes Agents Gina Log out Main process failed" in body
+    for field in ["Mode workers", "Corpus Private corpus", "Farm Main farm", "Creator Cecil",
+                  "Chunks 1", "Started", "Finished", "Expiry"]:  # fmt: skip
+        assert field in body, field
+    assert nodes(response) == {"write": "completed", "fail": "failed", "read": "unscheduled"}
+    page = response.content.decode()
+    # One column per depth, and arrows parent → child.
+    assert page.count('class="edge"') == 2
+    xs = [int(x) for x in re.findall(r'<rect x="(\d+)"', page)]
+    assert xs == sorted(xs) and len(set(xs)) == 3
+    # A guest has no button.
+    assert forms(response) == ["/ui/logout/"]
+
+
+@pytest.mark.parametrize("who", ["superuser", "corpus_admin", "contributor"])
+def test_managers_get_the_buttons_of_the_process_and_of_its_tasks(
+    who, request, process, failed_run
+):
+    user = request.getfixturevalue(who)
+    response = page_client(user).get(url(process))
+    assert response.status_code == 200
+    fail, read = failed_run["fail"], failed_run["read"]
+    assert forms(response) == [
+        "/ui/logout/",
+        f"/ui/process/{process.id}/stop/",
+        f"/ui/process/{process.id}/retry/",
+        f"/ui/task/{fail.id}/restart/",
+        f"/ui/task/{read.id}/stop/",
+    ]
+    page = response.content.decode()
+    # Not active: Stop is hidden until the process becomes active again, Retry is shown.
+    assert f'action="/ui/process/{process.id}/stop/" data-when="active" hidden>' in page
+    assert f'action="/ui/process/{process.id}/retry/" data-when="inactive">' in page
+
+
+@pytest.mark.parametrize("who", ["outsider", "farm_guest"])
+def test_a_process_the_caller_cannot_read_is_a_404(who, request, process, failed_run):
+    response = page_client(request.getfixturevalue(who)).get(url(process))
+    body = assert_error_page(response, 404, "Not found")
+    assert "Main process" not in body
+
+
+def test_a_restarted_task_is_drawn_beside_its_original(contributor, process, failed_run):
+    new = states.restart_task(failed_run["fail"].pk)
+    response = page_client(contributor).get(url(process))
+    assert nodes(response)["fail_2"] == "pending"
+    slugs = re.findall(r'data-slug="([^"]+)"', response.content.decode())
+    assert slugs.index("fail_2") == slugs.index("fail") + 1
+    assert "restart" in text(response)
+    # The original was restarted once: only its restart can be restarted now.
+    assert f"/ui/task/{failed_run['fail'].id}/restart/" not in forms(response)
+    assert new.original_task_id == failed_run["fail"].id
+
+
+def test_the_run_selector_shows_an_older_run(guest, process, failed_run):
+    make_run(process, run=1, write=State.RUNNING)
+    client = page_client(guest)
+    assert nodes(client.get(url(process))) == {"write": "running"}
+    older = client.get(url(process, "?run=0"))
+    assert nodes(older) == {"write": "completed", "fail": "failed", "read": "unscheduled"}
+    page = older.content.decode()
+    assert '<option value="0" selected>run 0 (3 tasks)</option>' in page
+    assert '<option value="1">run 1 (1 task)</option>' in page
+
+
+@pytest.mark.parametrize("run", ["7", "-1", "x", "1.0", "²", "9" * 30])
+def test_an_unknown_run_is_a_404_naming_the_runs(run, guest, process, failed_run):
+    response = page_client(guest).get(url(process, f"?run={run}"))
+    assert_error_page(response, 404, "This process has no run", "its runs: 0.")
+
+
+def test_a_process_without_tasks_says_why(guest, process):
+    response = page_client(guest).get(url(process))
+    assert response.status_code == 200
+    assert "This process has no tasks: it has not been started." in text(response)
+
+
+def test_no_secret_appears_on_the_page(superuser, process, failed_run, farm):
+    response = page_client(superuser).get(url(process))
+    page = response.content.decode()
+    assert farm.seed not in page
+    for task in failed_run.values():
+        assert task.token not in page
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_the_page_takes_six_queries_whatever_the_number_of_tasks(
+    count, guest, process, django_assert_num_queries
+):
+    tasks = make_run(process, **{f"t{i:02}": State.COMPLETED for i in range(count)})
+    for index in range(1, count):
+        tasks[f"t{index:02}"].parents.add(tasks[f"t{index - 1:02}"])
+    client = page_client(guest)
+    # The session, the user, the process with its farm, creator, corpus and manage right,
+    # the runs, the tasks of the run with their worker slugs, the parents of these tasks.
+    with django_assert_num_queries(6):
+        response = client.get(url(process))
+    assert len(nodes(response)) == count
+
+
+def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, process, farm):
+    """500 worker runs in a chain, 10 chunks each: the chunks of a worker run make a node."""
+    previous = None
+    runs = []
+    for index in range(500):
+        previous = add_worker_run(process, slug=f"w{index:03}", parents=[previous] if runs else [])
+        runs.append(previous)
+    now = timezone.now()
+    tasks = Task.objects.bulk_create(
+        Task(process=process, run=0, depth=depth, slug=f"{run.version.worker.slug}_{chunk}",
+             state=State.COMPLETED if depth < 150 else State.UNSCHEDULED, image="i",
+             worker_run=run, chunk=chunk, token=f"token-{depth}-{chunk}", started=now)
+        for depth, run in enumerate(runs)
+        for chunk in range(1, 11)
+    )  # fmt: skip
+    by_key = {(task.depth, task.chunk): task for task in tasks}
+    Task.parents.through.objects.bulk_create(
+        Task.parents.through(
+            from_task_id=by_key[depth, chunk].pk, to_task_id=by_key[depth - 1, chunk].pk
+        )
+        for depth in range(1, 500)
+        for chunk in range(1, 11)
+    )  # fmt: skip
+    process.last_run, process.started = 0, now
+    process.save()
+    states.refresh_process(process.pk)
+    client = page_client(guest)
+    client.get(url(process))
+    started = time.monotonic()
+    response = client.get(url(process))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 1, elapsed
+    page = response.content.decode()
+    collapsed = "This run has 5000 tasks: the chunks of each worker run are drawn as one node"
+    assert collapsed in text(response)
+    groups = re.findall(r'class="node state-([a-z]+) group"', page)
+    assert len(groups) == 500
+    assert groups[0] == "completed" and groups[-1] == "unscheduled"
+    assert groups.count("completed") == 150
+    assert "w000 ×10" in page and "w499 ×10" in page
+    assert "left out of the picture" not in text(response)
+    # The table lists the tasks worth a look first: the unscheduled ones, not the completed.
+    assert "4800 more tasks (completed or waiting) are not listed" in text(response)
+    assert page.count('<tr data-task="') == 200
+
+
+def test_the_states_endpoint_gives_the_process_and_its_tasks(guest, process, failed_run):
+    client = page_client(guest)
+    body = client.get(url(process, "states/")).json()
+    assert body.pop("finished").startswith(process.finished.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert body == {
+        "state": "failed",
+        "active": False,
+        "tasks": {str(task.id): task.state for task in failed_run.values()},
+    }
+    assert client.get(url(process, "states/?run=5")).json()["tasks"] == {}
+
+
+def test_the_states_endpoint_has_the_rights_of_the_page(outsider, process, failed_run):
+    response = page_client(outsider).get(url(process, "states/"))
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"
+    response = page_client().get(url(process, "states/"))
+    assert response.status_code == 403
+    assert page_client(outsider).get("/ui/process/nope/states/").status_code == 404
+
+
+def test_a_task_added_to_the_run_shows_up(guest, process, failed_run):
+    TaskFactory(process=process, run=0, slug="added", depth=0, state=State.PENDING)
+    assert nodes(page_client(guest).get(url(process)))["added"] == "pending"
+
+
+def test_the_process_must_be_started_for_its_start_time(guest, process):
+    start_page = page_client(guest).get(url(process))
+    assert "Started —" in text(start_page)
+
+
+def test_a_started_process_shows_its_run_after_start(guest, contributor, process, farm):
+    add_worker_run(process, slug="ocr")
+    start_process(process.pk, farm=farm)
+    response = page_client(guest).get(url(process))
+    assert nodes(response) == {"ocr": "pending"}
