@@ -164,9 +164,11 @@ def process_states(request, process_id):
     )
     if process is None:
         return json_error(404, "not_found", "No process has this id, or you may not see it.")
-    run = request.GET.get("run", "")
-    if not (run.isascii() and run.isdigit()):
+    run = request.GET.get("run")
+    if run is None:
         run = process["last_run"]
+    elif not (run.isascii() and run.isdigit() and len(run) < 10):
+        return json_error(404, "not_found", f"{run[:20]!r} is not the number of a run.")
     tasks = dict(
         Task.objects.filter(process_id=pk, run=run).values_list("id", "state")
         if run is not None

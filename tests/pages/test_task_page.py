@@ -1,0 +1,118 @@
+"""The task page: state, times, agent, relatives, log tail and artifacts, for the readers
+of its process only, in a number of queries that does not depend on its relatives."""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from ponos.models import Artifact, State
+from ponos.storage import get_storage, log_key
+from tests.factories import TaskFactory
+from tests.pages.conftest import assert_error_page, page_client, text
+
+pytestmark = pytest.mark.django_db
+
+
+def url(task):
+    return f"/ui/task/{task.id}/"
+
+
+def write_log(task, content):
+    get_storage().put_bytes(settings.PONOS_LOGS_BUCKET, log_key(task.id), content, "text/plain")
+
+
+def test_a_reader_sees_the_task_its_log_relatives_and_artifacts(guest, running_task, process):
+    parent = TaskFactory(process=process, slug="parent", state=State.COMPLETED)
+    child = TaskFactory(process=process, slug="child", state=State.UNSCHEDULED, depth=1)
+    running_task.parents.add(parent)
+    child.parents.add(running_task)
+    Artifact.objects.create(task=running_task, path="out/result.json", size=2048)
+    write_log(running_task, b"starting\n" + b"x" * 20000 + b"\nthe last line\n")
+    response = page_client(guest).get(url(running_task))
+    assert response.status_code == 200
+    body = text(response)
+    assert "Main process › run 0 main-task running" in body
+    assert "Agent agent-main" in body
+    assert "Parents parent Children child" in body
+    page = response.content.decode()
+    assert f'href="/ui/task/{parent.id}/"' in page and f'href="/ui/task/{child.id}/"' in page
+    # The tail of the log, as RetrieveTask gives it, and a link to the whole log.
+    log = re.search(r"<pre class=\"log\" data-log>(.*?)</pre>", page, re.S).group(1)
+    assert log.endswith("the last line\n")
+    assert "starting" not in log
+    assert len(log) == settings.PONOS_LOG_TAIL
+    assert "Full log</a>" in page and f"{log_key(running_task.id)}" in page
+    # Artifacts with their sizes and their DownloadArtifact links.
+    assert "out/result.json 2.0 KB application/octet-stream" in body
+    assert f'href="/api/v1/task/{running_task.id}/artifact/out/result.json"' in page
+    # The log refreshes from RetrieveTask while the task is active.
+    assert f'data-refresh-task="/api/v1/task/{running_task.id}/" data-active="true"' in page
+    # A guest has no button.
+    assert "/stop/" not in page and "/restart/" not in page
+
+
+def test_a_download_link_of_the_page_works_with_the_session(guest, running_task):
+    Artifact.objects.create(task=running_task, path="a b/ü.txt", size=3)
+    client = page_client(guest)
+    page = client.get(url(running_task)).content.decode()
+    link = re.search(r'<td><a href="(/api/v1/task/[^"]+)">a b/ü.txt</a>', page).group(1)
+    response = client.get(link)
+    assert response.status_code == 302
+    assert "/storage/" in response["Location"]
+
+
+def test_a_task_without_log_says_so(guest, process):
+    task = TaskFactory(process=process, slug="waiting", state=State.UNSCHEDULED)
+    response = page_client(guest).get(url(task))
+    assert "No log yet." in text(response)
+    assert "Full log" not in text(response)
+    assert "No artifact." in text(response)
+    assert 'data-active="false"' in response.content.decode()
+
+
+def test_a_finished_task_of_the_last_run_can_be_restarted_by_a_manager(
+    contributor, running_task, process
+):
+    process.last_run = 0
+    process.save()
+    failed = TaskFactory(
+        process=process, slug="failed", state=State.FAILED, finished=timezone.now()
+    )
+    page = page_client(contributor).get(url(failed)).content.decode()
+    assert f'action="/ui/task/{failed.id}/restart/"' in page
+    assert f'action="/ui/task/{failed.id}/stop/"' not in page
+    page = page_client(contributor).get(url(running_task)).content.decode()
+    assert f'action="/ui/task/{running_task.id}/stop/"' in page
+    assert f'action="/ui/task/{running_task.id}/restart/"' not in page
+
+
+@pytest.mark.parametrize("who", ["outsider", "farm_guest"])
+def test_a_task_the_caller_cannot_read_is_a_404(who, request, running_task):
+    response = page_client(request.getfixturevalue(who)).get(url(running_task))
+    body = assert_error_page(response, 404, "No task has this id, or you may not see it.")
+    assert "main-task" not in body
+
+
+def test_no_secret_appears_on_the_page(superuser, running_task, farm, agent):
+    page = page_client(superuser).get(url(running_task)).content.decode()
+    assert running_task.token not in page
+    assert farm.seed not in page
+    assert agent.clear_token not in page and agent.token_hash not in page
+
+
+@pytest.mark.parametrize("relatives", [1, 30])
+def test_the_page_takes_seven_queries_whatever_its_relatives(
+    relatives, guest, running_task, process, django_assert_num_queries
+):
+    for index in range(relatives):
+        running_task.parents.add(TaskFactory(process=process, slug=f"p{index}"))
+        TaskFactory(process=process, slug=f"c{index}").parents.add(running_task)
+        Artifact.objects.create(task=running_task, path=f"file{index}", size=index)
+    client = page_client(guest)
+    # The session, the user, the task with its agent, process and manage right, its
+    # parents, children, restarts and artifacts.
+    with django_assert_num_queries(7):
+        response = client.get(url(running_task))
+    assert response.content.decode().count('class="task-link"') == 2 * relatives
