@@ -221,6 +221,13 @@ class Task(models.Model):
                 name="task_live_state_idx",
                 condition=models.Q(state__in=sorted(ACTIVE_STATES | {State.UNSCHEDULED})),
             ),
+            # Pending tasks an agent claimed, by process: the only task change made without
+            # the process lock. Their count versions RetrieveProcess with the revision.
+            models.Index(
+                fields=["process"],
+                name="task_claimed_idx",
+                condition=models.Q(state="pending", agent__isnull=False),
+            ),
         ]
 
     def __str__(self):

@@ -21,11 +21,10 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from ponos.models import State, Task, generate_token
-from ponos.states import refresh_process
+from ponos.states import lock_process, refresh_process
 from process.models import (
     NON_RUNNABLE_MODES,
     GPUUsage,
-    Process,
     ProcessMode,
     VersionState,
     WorkerRun,
@@ -234,10 +233,6 @@ def build_run(process, farm, now):
     )
     refresh_process(process.pk, now=now)
     return run
-
-
-def lock_process(process_id):
-    return Process.objects.select_for_update().get(pk=process_id)
 
 
 def has_active_tasks(process):

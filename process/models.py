@@ -62,6 +62,10 @@ class Process(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # One more at every change of the process or of its tasks made under the process lock
+    # (see ponos.states.lock_process): with the count of claimed tasks, it versions the
+    # RetrieveProcess body for conditional requests.
+    revision = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = ProcessQuerySet.as_manager()
 

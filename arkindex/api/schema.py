@@ -64,7 +64,33 @@ class ArkindexAutoSchema(AutoSchema):
             operation["requestBody"]["x-name"] = "body"
         if method.upper() == "GET" and self._is_list_view():
             operation["x-paginated"] = self._get_paginator() is not None
+        if method.upper() == "GET" and getattr(self.view, "conditional_get", False):
+            document_conditional_get(operation)
         return operation
+
+
+def document_conditional_get(operation):
+    """The ETag of the answer, the If-None-Match header and the 304 answer of a view that
+    sets `conditional_get = True` (see arkindex.api.conditional)."""
+    operation.setdefault("parameters", []).append(
+        {
+            "in": "header",
+            "name": "If-None-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The ETag of an earlier answer: the answer is 304 Not Modified, "
+            "without a body, while it is still current.",
+        }
+    )
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("200", {"description": ""}).setdefault("headers", {})["ETag"] = {
+        "schema": {"type": "string"},
+        "description": "Names this version of the body; it changes whenever the body does.",
+    }
+    responses["304"] = {
+        "description": "Not Modified: the ETag sent in If-None-Match is still current; no body.",
+        "headers": {"ETag": {"schema": {"type": "string"}}},
+    }
 
 
 def postprocess_schema(result, generator, request, public):

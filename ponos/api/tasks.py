@@ -1,9 +1,13 @@
+import time
+
+from django.conf import settings
 from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from arkindex.api.conditional import conditional, make_etag
 from arkindex.api.permissions import caller_kind
 from ponos import states
 from ponos.api.access import calling_agent, check_manager, get_task
@@ -37,6 +41,18 @@ def reported_task_answer(task, agent):
     task.agent = agent
     prefetch_related_objects([task], Prefetch("parents", queryset=Task.objects.only("id")))
     return TaskSerializer(task).data
+
+
+def task_etag(body):
+    """The ETag of a RetrieveTask body: the body itself (one task and its log tail), but
+    for the signed URL of the full log, which is signed anew at each call.
+
+    The tag also changes every half of PONOS_URL_EXPIRY, so that a client holding a tagged
+    body always holds a `full_log` URL still valid for that long.
+    """
+    shown = {name: value for name, value in body.items() if name != "full_log"}
+    window = int(time.time() // max(settings.PONOS_URL_EXPIRY // 2, 1))
+    return make_etag("task", shown, body.get("full_log") is None, window)
 
 
 class TaskCreate(generics.GenericAPIView):
@@ -74,12 +90,15 @@ class TaskDetail(generics.GenericAPIView):
     http_method_names = ["get", "patch", "options"]
     serializer_class = TaskDetailSerializer
 
+    conditional_get = True
+
     @extend_schema(responses={200: TaskDetailSerializer})
     def get(self, request, id):
         task = get_task(request, id, tasks_with_details())
         # One storage call, outside any transaction.
         context = {**self.get_serializer_context(), "log_tail": log_tail(task)}
-        return Response(TaskDetailSerializer(task, context=context).data)
+        body = TaskDetailSerializer(task, context=context).data
+        return conditional(request, task_etag(body), lambda: Response(body))
 
     @extend_schema(request=TaskStateSerializer, responses={200: TaskSerializer})
     def patch(self, request, id):

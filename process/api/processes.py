@@ -2,11 +2,20 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db.models import Func, UUIDField
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from arkindex.api.conditional import (
+    client_has,
+    conditional,
+    has_condition,
+    make_etag,
+    not_modified,
+    tagged,
+)
 from arkindex.api.errors import validation_error
 from arkindex.corpora.models import Level
 from arkindex.rights import corpus_level
@@ -14,6 +23,7 @@ from ponos.models import Farm, Task
 from ponos.rights import usable_farms
 from process.access import get_process_for_manager, get_process_for_reader
 from process.builder import retry_process, start_process
+from process.conditional import current_process_etag, loaded_process_etag
 from process.filters import ProcessFilter
 from process.models import Process
 from process.processes import delete_process, update_process
@@ -41,6 +51,8 @@ TASK_FIELDS = [
     "updated",
     "started",
     "finished",
+    # Not shown: versions the body (see process.conditional).
+    "agent_id",
 ]
 
 
@@ -147,6 +159,7 @@ class ProcessList(generics.ListCreateAPIView):
 
     operation_ids = {"get": "ListProcesses", "post": "CreateProcess"}
     filterset_class = ProcessFilter
+    conditional_get = True
 
     def get_queryset(self):
         # Newest first through process_newest_idx.
@@ -159,7 +172,16 @@ class ProcessList(generics.ListCreateAPIView):
         rows = self.paginator.paginate_queryset(
             processes, request, view=self, rows=lambda page: page.values(*LIST_COLUMNS, **LIST_IDS)
         )
-        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+        # The page's ETag is made of what it shows: its address (filters, page), the count
+        # and the rows themselves. A poll that finds them unchanged skips building the body.
+        etag = make_etag(
+            "processes", request.build_absolute_uri(), self.paginator.page.paginator.count, rows
+        )
+        return conditional(
+            request,
+            etag,
+            lambda: self.get_paginated_response(self.get_serializer(rows, many=True).data),
+        )
 
     def get_serializer_class(self):
         if self.request.method == "POST":
@@ -189,8 +211,21 @@ class ProcessDetail(generics.RetrieveUpdateDestroyAPIView):
         "patch": "PartialUpdateProcess",
         "delete": "DestroyProcess",
     }
+    conditional_get = True
     serializer_class = ProcessSerializer
     queryset = Process.objects.none()
+
+    def retrieve(self, request, *args, **kwargs):
+        # A poll holding the current ETag costs the token and one statement.
+        if has_condition(request):
+            etag = current_process_etag(request.user, self.kwargs["id"])
+            if etag is None:
+                raise Http404
+            if client_has(request, etag):
+                return not_modified(etag)
+        process = self.get_object()
+        body = self.get_serializer(process).data
+        return tagged(Response(body), loaded_process_etag(process))
 
     def get_object(self):
         if self.request.method == "GET":
