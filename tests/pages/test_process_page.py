@@ -238,3 +238,16 @@ def test_a_started_process_shows_its_run_after_start(guest, contributor, process
     start_process(process.pk, farm=farm)
     response = page_client(guest).get(url(process))
     assert nodes(response) == {"ocr": "pending"}
+
+
+@pytest.mark.parametrize("count", [2, 50])
+def test_the_states_endpoint_takes_five_queries_whatever_the_number_of_tasks(
+    count, guest, process, django_assert_num_queries
+):
+    make_run(process, **{f"t{i:02}": State.RUNNING for i in range(count)})
+    client = page_client(guest)
+    # The session, the user, the process, the states of the run, whether it is active.
+    with django_assert_num_queries(5):
+        body = client.get(url(process, "states/")).json()
+    assert len(body["tasks"]) == count
+    assert body["active"] is True
