@@ -221,6 +221,7 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     visit.mark()
     list_tab = browser.current_window_handle
     browser.switch_to.new_window("tab")
+    process_tab = browser.current_window_handle
     visit.open(f"/ui/process/{site.sleeper}/")
     assert "Long run running" in visit.text("h1")
     assert not visit.find("form[data-when=inactive]").is_displayed()
@@ -241,12 +242,21 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     assert visit.marked(), "the list was reloaded"
 
     # Retry it: a new run starts, and the list sees it running again.
-    browser.switch_to.window(browser.window_handles[1])
+    browser.switch_to.window(process_tab)
     visit.submit("form[data-when=inactive] button")
     assert "A new run of the process has started." in visit.text(".messages")
     assert visit.find("select[name=run] option[selected]").text == "run 1 (1 task)"
     visit.wait(lambda: visit.text("[data-process-state]") == "running", "run 1 to run")
     visit.screenshot("process-retried")
+    # Its task's log grows on its page, which stays at the end of the log.
+    visit.find("svg a.node").click()
+    visit.read_console()
+    assert "sleeper running" in visit.text("h1")
+    visit.mark()
+    visit.wait(lambda: "sleeping" in visit.text("pre.log"), "the log to show the task's output")
+    assert visit.marked(), "the task page was reloaded"
+    visit.screenshot("task-running")
+    browser.close()
     browser.switch_to.window(list_tab)
     visit.wait(lambda: visit.row_state("Long run") == "running", "the list to show running")
     assert visit.marked(), "the list was reloaded"

@@ -21,7 +21,11 @@
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (!response.ok) throw new Error(url + " answered " + response.status);
+        if (!response.ok) {
+          var error = new Error(url + " answered " + response.status);
+          error.status = response.status;
+          throw error;
+        }
         return response.json();
       });
   }
@@ -31,8 +35,10 @@
     function tick() {
       refresh().then(function (again) {
         if (again !== false) timer = setTimeout(tick, INTERVAL);
-      }, function () {
-        // The server may be restarting: try again later, quietly.
+      }, function (error) {
+        // Logged out, or no longer allowed to see it (another tab changed the session):
+        // stop. Anything else may be a server restarting: try again later.
+        if (error.status >= 400 && error.status < 500) return;
         timer = setTimeout(tick, INTERVAL * 3);
       });
     }
