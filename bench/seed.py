@@ -364,17 +364,45 @@ def seed_dag(cast, task_count, depth=5):
     return pid
 
 
-def seed_queue(cast, task_count, tasks_per_process=10):
-    """`task_count` pending, unheld, parentless tasks of processes on the queue farm, in
-    creation order. Returns their ids."""
+def seed_history(cast, process_count, tasks_per_process, expired_processes=0, seed=0):
+    """Completed processes of the last year on the archive farm, each with a run of
+    `tasks_per_process` completed tasks; the tasks of the first `expired_processes` are
+    past their expiry (cleanup's daily share), the others expire in the future."""
+    rng = random.Random(seed)
+    current = now()
+    start = cast.next_index("history", process_count)
+    processes = []
+    for offset in range(process_count):
+        created = current - timedelta(seconds=rng.randrange(365 * 24 * 3600))
+        processes.append((new_id(), start + offset, created))
+
+    def process_rows():
+        for pid, index, created in processes:
+            name = f"History {index}"
+            yield process_row(cast, pid, name, "completed", cast.archive_farm, created, index)
+
+    def task_rows():
+        for position, (pid, _index, created) in enumerate(processes):
+            days = -1 if position < expired_processes else 60
+            expiry = current + timedelta(days=days)
+            for k in range(tasks_per_process):
+                yield task_row(pid, f"worker-{k}", "completed", created, expiry=expiry)
+
+    copy(Process, PROCESS_FIELDS, process_rows())
+    return copy(Task, TASK_FIELDS, task_rows())
+
+
+def seed_queue(cast, task_count, tasks_per_process=10, farm=None):
+    """`task_count` pending, unheld, parentless tasks of processes on a farm (the queue
+    farm by default), in creation order. Returns their ids."""
+    farm = farm or cast.queue_farm
     created = now() - timedelta(hours=1)
     processes, rows = [], []
     start = cast.next_index("queue", task_count)
     for offset in range(0, task_count, tasks_per_process):
         pid = new_id()
-        processes.append(
-            process_row(cast, pid, f"Queue {start + offset}", "pending", cast.queue_farm, created)
-        )
+        name = f"Queue {start + offset}"
+        processes.append(process_row(cast, pid, name, "pending", farm, created))
         for k in range(min(tasks_per_process, task_count - offset)):
             stamp = created + timedelta(milliseconds=offset + k)
             rows.append(task_row(pid, f"worker-{k}", "pending", stamp))

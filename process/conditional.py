@@ -12,6 +12,11 @@ never repeats: it names one version of the tasks. The names of the farm and the 
 complete the version. It is read in one statement, against an index of claimed tasks.
 """
 
+import uuid
+from functools import lru_cache
+from typing import NamedTuple
+
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -38,16 +43,46 @@ def process_etag(process_id, revision, claimed, farm_name, creator_name):
     return make_etag("process", str(process_id), revision, claimed, farm_name, creator_name)
 
 
-def current_process_etag(user, process_id):
-    """The ETag of the process as `user` would read it now, or None when the user may not
-    read it (or it does not exist): one statement."""
-    row = (
-        Process.objects.filter(readable_processes(user), pk=process_id)
+class Caller(NamedTuple):
+    """What the rights filters read of a user: the statement below is built once per caller."""
+
+    pk: object
+    is_admin: bool
+    is_authenticated: bool = True
+
+
+# Stands for the process id in the cached statement; replaced by the real one at each call.
+PLACEHOLDER = uuid.UUID(int=0)
+
+
+@lru_cache(maxsize=1024)
+def version_statement(caller):
+    """SQL and parameters reading a process's version as `caller` may read it.
+
+    Polls repeat this one statement: building it through the ORM (the rights filter, the
+    claimed-tasks subquery, two joins) cost more than running it, so it is built once per
+    caller. Its text depends only on the caller; the data are read at each run.
+    """
+    queryset = (
+        Process.objects.filter(readable_processes(caller), pk=PLACEHOLDER)
         .order_by()
         .annotate(claimed=claimed_tasks())
         .values_list("revision", "claimed", "farm__name", "creator__display_name")
-        .first()
-    )
+    )[:1]
+    sql, params = queryset.query.sql_with_params()
+    if list(params).count(PLACEHOLDER) != 1:
+        raise AssertionError("The process id must appear once among the parameters.")
+    return sql, tuple(params)
+
+
+def current_process_etag(user, process_id):
+    """The ETag of the process as `user` would read it now, or None when the user may not
+    read it (or it does not exist): one statement."""
+    sql, params = version_statement(Caller(user.pk, bool(user.is_admin)))
+    params = [process_id if value == PLACEHOLDER else value for value in params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
     if row is None:
         return None
     return process_etag(process_id, *row)

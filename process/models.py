@@ -65,7 +65,7 @@ class Process(models.Model):
     # One more at every change of the process or of its tasks made under the process lock
     # (see ponos.states.lock_process): with the count of claimed tasks, it versions the
     # RetrieveProcess body for conditional requests.
-    revision = models.PositiveBigIntegerField(default=0, editable=False)
+    revision = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     objects = ProcessQuerySet.as_manager()
 
