@@ -10,7 +10,7 @@ from django.urls import reverse
 from arkindex.api.errors import json_error
 from pages.access import action, page, process_for_manager
 from pages.errors import NotFound, parse_id
-from pages.graph import MAX_NODES, build_graph
+from pages.graph import build_graph, render_svg
 from ponos.models import ACTIVE_STATES, State, Task
 from ponos.states import RESTARTABLE_STATES, SUMMARY_ORDER
 from process.access import can_manage, get_process_for_reader
@@ -132,6 +132,7 @@ def process_detail(request, process_id):
             and task["id"] not in restarted
         )
     table = sorted(tasks, key=attention)
+    graph = build_graph(tasks, list(edges))
     context = {
         "process": process,
         "runs": runs,
@@ -139,8 +140,8 @@ def process_detail(request, process_id):
         "expiry": max((summary["expiry"] for summary in runs), default=None),
         "active": active,
         "retryable": process.started is not None and process.mode not in NON_RUNNABLE_MODES,
-        "graph": build_graph(tasks, list(edges)),
-        "max_nodes": MAX_NODES,
+        "graph": graph,
+        "svg": render_svg(graph, run),
         "tasks": table[:TABLE_LIMIT],
         "more_tasks": max(len(table) - TABLE_LIMIT, 0),
         "task_count": len(tasks),
