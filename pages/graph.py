@@ -141,6 +141,8 @@ def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
             node.x = MARGIN + column * (NODE_WIDTH + GAP_X)
             node.y = MARGIN + row * (NODE_HEIGHT + GAP_Y)
 
+    # Column by column, top to bottom: the order of the drawing and of the page's text.
+    nodes.sort(key=lambda node: (node.x, node.y))
     by_id = {id(node): node for node in nodes}
     drawn = []
     for parent, child in sorted(links, key=lambda pair: (by_id[pair[0]].y, by_id[pair[1]].y)):
