@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.db import transaction
 
+from ponos import states
 from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task, generate_seed
 
 
@@ -84,6 +86,23 @@ class TaskAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tasks come from the run builder and CreateTask, with a process and a token.
         return False
+
+    # An edit is a change of the task's process: made under its lock, which counts it in
+    # the process revision (the ETag of RetrieveProcess), before the task row is written.
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            states.lock_process(obj.process_id)
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            states.lock_process(obj.process_id)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            states.lock_processes(queryset.order_by().values("process_id"))
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(Artifact)

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
@@ -100,6 +100,20 @@ def lock_process(process_id):
     if not rows:
         raise model.DoesNotExist
     return rows[0]
+
+
+def lock_processes(process_ids):
+    """Lock several processes for a change, in the order every writer follows (the model's
+    ordering), and count the change in their revisions; returns their ids."""
+    model = process_model()
+    locked = list(
+        model.objects.filter(pk__in=process_ids)
+        .select_for_update()
+        .order_by(*model._meta.ordering)
+        .values_list("pk", flat=True)
+    )
+    model.objects.filter(pk__in=locked).update(revision=F("revision") + 1)
+    return locked
 
 
 def _write(task_ids, state, now, **fields):

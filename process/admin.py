@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin
-from django.db import models
+from django.db import models, transaction
 
+from ponos.states import lock_process
 from process.models import Process, Worker, WorkerRun, WorkerVersion
 
 
@@ -25,6 +26,14 @@ class ProcessAdmin(admin.ModelAdmin):
     formfield_overrides = {
         models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
     }
+
+    def save_model(self, request, obj, form, change):
+        # Under the process lock, which counts the edit in the revision (the ETag of
+        # RetrieveProcess); the form then writes the row with that revision.
+        with transaction.atomic():
+            if change:
+                obj.revision = lock_process(obj.pk).revision
+            super().save_model(request, obj, form, change)
 
 
 class WorkerVersionInline(admin.TabularInline):

@@ -24,12 +24,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from ponos.models import ACTIVE_STATES, Artifact, Task
 from ponos.reports import OperationReport
-from ponos.states import release_dead_agents
+from ponos.states import lock_processes, release_dead_agents
 from ponos.storage import Storage, StorageError, artifact_key, get_storage, log_key
 from ponos.storage_migration import Layout, classified_objects
 from process.models import Process
@@ -189,11 +189,7 @@ def delete_task_rows(task_ids) -> int:
     with transaction.atomic():
         # The processes first, locked in the writers' order (processes, then tasks), and
         # their revisions bumped: the tasks leave their RetrieveProcess bodies.
-        processes = Process.objects.filter(
-            pk__in=Task.objects.filter(pk__in=task_ids).order_by().values("process_id")
-        )
-        locked = list(processes.select_for_update().values_list("pk", flat=True))
-        Process.objects.filter(pk__in=locked).update(revision=F("revision") + 1)
+        lock_processes(Task.objects.filter(pk__in=task_ids).order_by().values("process_id"))
         parents.objects.filter(links)._raw_delete(parents.objects.db)
         Artifact.objects.filter(task_id__in=task_ids)._raw_delete(Artifact.objects.db)
         Task.objects.filter(original_task_id__in=task_ids).exclude(pk__in=task_ids).update(

@@ -504,3 +504,29 @@ def test_the_schema_documents_conditional_requests(api):
         assert headers == ["If-None-Match"], path
     # Writes are not conditional.
     assert "304" not in schema["paths"]["/api/v1/process/{id}/"]["patch"]["responses"]
+
+
+def test_admin_edits_change_the_etag(process, contributor, rf, superuser):
+    """The admin's forms write rows directly: they do so under the process lock too."""
+    from django.contrib import admin
+
+    tasks = make_run(process, a=State.COMPLETED, b=State.COMPLETED)
+    watch = Watch(client_for(contributor), process_url(process))
+    request = rf.post("/admin/")
+    request.user = superuser
+
+    etag = watch.tag()
+    task = Task.objects.get(pk=tasks["a"].pk)
+    task.slug = "renamed-task"
+    admin.site._registry[Task].save_model(request, task, form=None, change=True)
+    assert "renamed-task" in by_slug(watch.changed(etag))
+
+    etag = watch.tag()
+    fresh = Process.objects.get(pk=process.pk)
+    fresh.name = "Renamed in the admin"
+    admin.site._registry[Process].save_model(request, fresh, form=None, change=True)
+    assert watch.changed(etag)["name"] == "Renamed in the admin"
+
+    etag = watch.tag()
+    admin.site._registry[Task].delete_queryset(request, Task.objects.filter(pk=tasks["b"].pk))
+    assert set(by_slug(watch.changed(etag))) == {"renamed-task"}
