@@ -14,6 +14,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.helpers import ROOT, TIMEOUT, manage
@@ -128,9 +129,19 @@ class Visit:
     def text(self, selector="body"):
         return self.find(selector).text
 
-    def submit(self, selector):
-        self.find(selector).click()
+    def follow(self, element):
+        """Click a link or a form's button, and wait for the next page to replace this one."""
+        page = self.find("html")
+        element.click()
+        WebDriverWait(self.driver, TIMEOUT).until(staleness_of(page), message="the next page")
+        self.wait(
+            lambda: self.driver.execute_script("return document.readyState") == "complete",
+            "the next page to load",
+        )
         self.read_console()
+
+    def submit(self, selector):
+        self.follow(self.find(selector))
 
     def screenshot(self, name):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -193,7 +204,7 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     visit.screenshot("process-list")
 
     # The failing demo: its failed node in the graph, then that task and its log.
-    browser.find_element(By.LINK_TEXT, "Demo process with a failure").click()
+    visit.follow(browser.find_element(By.LINK_TEXT, "Demo process with a failure"))
     assert browser.current_url == f"{site.url}/ui/process/{failing['id']}/"
     assert "Demo process with a failure failed" in visit.text("h1")
     failed = visit.find_all("svg a.node.state-failed")
@@ -208,8 +219,7 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     )
     assert len(visit.find_all("svg path.edge")) == 2
     visit.screenshot("process-page")
-    failed[0].click()
-    visit.read_console()
+    visit.follow(failed[0])
     assert "/ui/task/" in browser.current_url
     assert "demo_2 failed" in visit.text("h1")
     assert "This task fails on purpose" in visit.text("pre.log")
@@ -249,8 +259,7 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     visit.wait(lambda: visit.text("[data-process-state]") == "running", "run 1 to run")
     visit.screenshot("process-retried")
     # Its task's log grows on its page, which stays at the end of the log.
-    visit.find("svg a.node").click()
-    visit.read_console()
+    visit.follow(visit.find("svg a.node"))
     assert "sleeper running" in visit.text("h1")
     visit.mark()
     visit.wait(lambda: "sleeping" in visit.text("pre.log"), "the log to show the task's output")
