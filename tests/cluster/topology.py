@@ -16,6 +16,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ DEPLOY = ROOT / "deploy"
 # Throttles of the nodes: low, so that proving they hold across nodes takes few requests
 LOGIN_RATE = "20/min"
 REGISTER_RATE = "30/min"
+# Seconds without a ping before the dead-agent rule takes an agent's tasks back
+AGENT_TIMEOUT = 12
 
 
 def run(*args, check=True):
@@ -119,11 +122,12 @@ class AgentHost:
     of this machine on that subnet (the proxy, S3) and nothing bound to 127.0.0.1.
     """
 
-    def __init__(self, tag, index, subnet):
+    def __init__(self, tag, index, subnet, label=None):
         self.index = index
-        self.name = f"ark{tag}-h{index}"
-        self.host_link = f"ark{tag}h{index}"
-        self.inner_link = f"ark{tag}n{index}"
+        label = label or f"h{index + 1}"
+        self.name = f"ark{tag}-{label}"
+        self.host_link = f"ark{tag}{label}"
+        self.inner_link = f"ark{tag}{label}i"
         self.host_address = f"{subnet}.{4 * index + 1}"
         self.address = f"{subnet}.{4 * index + 2}"
         self.created = False
@@ -142,6 +146,17 @@ class AgentHost:
 
     def exec_prefix(self):
         return ["ip", "netns", "exec", self.name]
+
+    def python(self, code, *args):
+        """Run Python code (the project's interpreter) in this host; its standard output."""
+        result = subprocess.run(
+            [*self.exec_prefix(), sys.executable, "-c", code, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     def can_connect(self, address, port):
         """Whether a TCP connection from this host to address:port succeeds."""
@@ -296,6 +311,8 @@ class ClusterStack:
         self.etc.mkdir()
         self.paths = {"/opt/arkindex": ROOT, "/etc/ponos": self.etc, "/etc/arkindex": self.etc}
         self.hosts = [AgentHost(tag, index, subnet) for index in range(self.HOSTS)]
+        # A machine of API clients, whose address no agent shares
+        self.client_host = AgentHost(tag, self.HOSTS, subnet, label="client")
         self.nodes = {}
         self.workers = {}
         self.agents = {}
@@ -305,7 +322,7 @@ class ClusterStack:
     # Starting
 
     def start_network(self):
-        for host in self.hosts:
+        for host in [*self.hosts, self.client_host]:
             host.create()
         # Every host reaches this machine at the address of the first pair's end
         return self.hosts[0].host_address
@@ -406,6 +423,8 @@ class ClusterStack:
             ARKINDEX_ALLOWED_HOSTS=f"{gateway},127.0.0.1,localhost",
             ARKINDEX_REDIS_URL=self.redis.url,
             ARKINDEX_NUM_PROXIES="1",
+            # Above any outage of the run (a database restart), far below the default
+            PONOS_AGENT_TIMEOUT=str(AGENT_TIMEOUT),
             ARKINDEX_LOGIN_RATE=LOGIN_RATE,
             ARKINDEX_REGISTER_RATE=REGISTER_RATE,
         )
@@ -454,7 +473,7 @@ class ClusterStack:
                 if part is not None and part.service.alive():
                     part.service.stop()
         finally:
-            for host in self.hosts:
+            for host in [*self.hosts, self.client_host]:
                 host.delete()
 
 
@@ -475,7 +494,7 @@ class ClusterApi(Api):
         while True:
             try:
                 response = self.session.request(
-                    method, f"{self.url}/api/v1/{path}", timeout=10, allow_redirects=False, **kwargs
+                    method, f"{self.url}/api/v1/{path}", timeout=30, allow_redirects=False, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 failure = type(error).__name__

@@ -209,6 +209,17 @@ class PostgresDatabase:
             cursor.execute(sql, [str(param) for param in params])
             return cursor.fetchall()
 
+    def execute(self, sql, *params):
+        """Run one statement and commit it; the number of rows it changed."""
+        # The connection's own context commits; closing() closes it
+        with (
+            contextlib.closing(psycopg2.connect(self.url)) as connection,
+            connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [str(param) for param in params])
+            return cursor.rowcount
+
     def drop(self):
         # FORCE: a connection the server left behind must not keep the database alive
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
