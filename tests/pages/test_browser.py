@@ -148,7 +148,7 @@ class Visit:
         path = SCREENSHOTS / f"{name}.png"
         # The whole page: as tall as its content.
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, max(1000, min(height + 40, 4000)))
+        self.driver.set_window_size(1280, max(1000, min(height + 200, 4000)))
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(1280, 1000)
         self.screenshots.append(path)
