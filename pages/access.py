@@ -10,6 +10,7 @@ import functools
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Value, When
+from django.utils.cache import add_never_cache_headers
 
 from pages.errors import NotFound, error_page, handle_refusals, parse_id
 from ponos.models import Task
@@ -41,7 +42,11 @@ def page(view=None, *, methods=("GET", "HEAD")):
                 if request.method != "GET":
                     return error_page(request, 403, "Log in first.")
                 return redirect_to_login(request.get_full_path(), LOGIN_URL)
-            return refusing(request, *args, **kwargs)
+            response = refusing(request, *args, **kwargs)
+            # What a page shows belongs to its caller and changes by the second: no cache
+            # keeps it, and the back button asks again.
+            add_never_cache_headers(response)
+            return response
 
         return wrapper
 

@@ -6,6 +6,7 @@ from django.db.models import Count, F, Max, Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from arkindex.api.errors import json_error
 from pages.access import action, page, process_for_manager
@@ -149,6 +150,7 @@ def process_detail(request, process_id):
     return render(request, "pages/process_detail.html", context)
 
 
+@never_cache
 def process_states(request, process_id):
     """The states the process page refreshes, as JSON: the process and the tasks of a run."""
     if not request.user.is_authenticated:

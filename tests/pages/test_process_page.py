@@ -212,6 +212,9 @@ def test_the_states_endpoint_gives_the_process_and_its_tasks(guest, process, fai
         "tasks": {str(task.id): task.state for task in failed_run.values()},
     }
     assert client.get(url(process, "states/?run=5")).json()["tasks"] == {}
+    # Neither the page nor its states stay in a cache.
+    for path in ["", "states/"]:
+        assert "no-cache" in client.get(url(process, path))["Cache-Control"]
 
 
 def test_the_states_endpoint_has_the_rights_of_the_page(outsider, process, failed_run):
