@@ -24,7 +24,7 @@ run: install
 	PORT=$(PORT) scripts/run
 
 ## The whole suite against a throwaway PostgreSQL, with lint, migration and schema checks.
-test: install
+test: install system
 	scripts/with-postgres $(MAKE) --no-print-directory checks pytest-here
 
 checks:
