@@ -144,6 +144,17 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
         for name in ("secret-key", "admin-password", "agent.yml"):
             assert stat.S_IMODE((var / name).stat().st_mode) == 0o600, name
 
+        # The pages' address comes first among the addresses, and answers with its login
+        urls = [
+            line.split()[1]
+            for line in first.service.output().splitlines()
+            if line.startswith("  ") and "http://" in line
+        ]
+        assert urls[0] == f"{first.url}/ui/"
+        login_page = requests.get(urls[0], timeout=10)
+        assert login_page.url == f"{first.url}/ui/login/?next=/ui/"
+        assert 'name="password"' in login_page.text
+
         # The schema, the docs page with its static files, the admin: without debug mode
         schema = first.get("/api/v1/openapi/?format=json").json()
         assert "/api/v1/process/{id}/" in schema["paths"]
