@@ -73,3 +73,13 @@ def test_names_are_escaped_and_shortened():
     svg = render_svg(graph, 0)
     assert "<script>" not in svg
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/scr…" in svg
+
+
+def test_the_worker_slug_of_a_collapsed_group_is_escaped():
+    run = uuid.uuid4()
+    tasks = [
+        task(f'"><script>alert(1)</script>&</svg>_{index}', worker_run=run) for index in range(3)
+    ]
+    svg = render_svg(build_graph(tasks, [], max_nodes=1), 0)
+    assert "<script>" not in svg and svg.count("</svg>") == 1
+    assert 'data-slug="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;/svg&gt; ×3"' in svg
