@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Value, When
 from django.utils.cache import add_never_cache_headers
 
-from pages.errors import NotFound, error_page, handle_refusals, parse_id
+from pages.errors import NotFound, error_page, handle_refusals, parse_id, protect
 from ponos.models import Task
 from ponos.rights import readable_tasks
 from process.access import can_manage, get_process_for_manager
@@ -46,7 +46,7 @@ def page(view=None, *, methods=("GET", "HEAD")):
             # What a page shows belongs to its caller and changes by the second: no cache
             # keeps it, and the back button asks again.
             add_never_cache_headers(response)
-            return response
+            return protect(response)
 
         return wrapper
 

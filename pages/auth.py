@@ -1,5 +1,8 @@
 """Logging in and out of the pages: the same session as the API's Login opens."""
 
+import functools
+from urllib.parse import unquote, urlsplit
+
 from django.contrib.auth import logout as end_session
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -8,24 +11,45 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from arkindex.users.api import LoginThrottle, log_in
 from arkindex.users.serializers import LoginSerializer
-from pages.errors import error_page
+from pages.errors import error_page, protect
 
 HOME = "/ui/"
 
 
 def next_page(request, value):
-    """Where to go after logging in: a page of this site under /ui/, else the list."""
-    if (
-        value
-        and value.startswith(HOME)
-        and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()})
-    ):
-        return value
-    return HOME
+    """Where to go after logging in: a page of this site under /ui/, else the list.
+
+    The browser resolves the address it is sent to: a backslash counts as a slash, tabs and
+    newlines are dropped, and '..' or '%2e%2e' segments climb out of /ui/ (to the admin,
+    say). Such addresses are refused rather than cleaned up."""
+    if not value or len(value) > 2000 or value != value.strip():
+        return HOME
+    if "\\" in value or any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return HOME
+    parts = urlsplit(value)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or not path.startswith(HOME) or "\\" in path:
+        return HOME
+    if {".", ".."} & set(path.split("/")):
+        return HOME
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}):
+        return HOME
+    return value
+
+
+def protected(view):
+    """The view's answers carry the pages' Content-Security-Policy."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        return protect(view(request, *args, **kwargs))
+
+    return wrapper
 
 
 @never_cache
 @ensure_csrf_cookie
+@protected
 def login(request):
     """The login form; its POST checks the email and password as the API's Login does,
     with the same throttle per client address, and opens the session."""

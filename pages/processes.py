@@ -153,6 +153,10 @@ def process_detail(request, process_id):
 @never_cache
 def process_states(request, process_id):
     """The states the process page refreshes, as JSON: the process and the tasks of a run."""
+    if request.method not in ("GET", "HEAD"):
+        response = json_error(405, "method_not_allowed", "This address answers to GET only.")
+        response["Allow"] = "GET, HEAD"
+        return response
     if not request.user.is_authenticated:
         return json_error(403, "not_authenticated", "Log in first.")
     try:
