@@ -43,7 +43,7 @@ pytest-here:
 	$(BIN)/pytest --ignore=tests/cluster $(ARGS)
 
 ## Three API nodes behind HAProxy, Redis, two RQ workers and agent hosts in network
-## namespaces, with faults; as root, about 6 minutes. See the README's Cluster section.
+## namespaces, with faults; as root, about 6 minutes. See the README's "Several nodes".
 test-cluster: install system
 	scripts/with-postgres $(BIN)/pytest -s tests/cluster $(ARGS)
 

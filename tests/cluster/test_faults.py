@@ -234,13 +234,19 @@ class Run:
             timeout=AGENT_TIMEOUT + 30,
         )
         fault.detected = clock()
-        assert fault.detected >= AGENT_TIMEOUT - 1
         errored = [task_id for task_id, _p in running]
         states = dict(
             db.rows("SELECT id::text, state FROM ponos_task WHERE id = ANY(%s::uuid[])",
                     "{" + ",".join(errored + [t for t, _p in pending]) + "}")
         )  # fmt: skip
         assert all(states[task_id] == "error" for task_id in errored), states
+        # The rule waited for the timeout after the agent's last ping, not a moment less
+        waits = db.rows(
+            "SELECT extract(epoch FROM t.finished - a.last_ping) FROM ponos_task t "
+            "JOIN ponos_agent a ON a.id = t.agent_id WHERE t.id = ANY(%s::uuid[])",
+            "{" + ",".join(errored) + "}",
+        )
+        assert all(wait >= AGENT_TIMEOUT for (wait,) in waits), waits
         # New agents on that host, under the same names
         restarted = time.time()
         farms = {row[0]: row[1] for row in db.rows(
@@ -265,7 +271,7 @@ class Run:
         for task_id in errored:
             self.api.post(f"task/{task_id}/restart/")
         fault.notes.append(
-            f"{len(running)} running tasks errored, {len(pending)} pending ones requeued; "
+            f"running tasks errored: {len(running)}, pending ones requeued: {len(pending)}; "
             f"the new agents took work at {fault.recovered} s"
         )
         self.faults.append(fault)
