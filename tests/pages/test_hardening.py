@@ -229,3 +229,16 @@ def test_a_very_long_malformed_id_is_echoed_cut_short(superuser):
     assert "x" * 60 + "…" in body and "x" * 61 not in body
     response = page_client(superuser).post("/ui/task/" + "y" * 5000 + "/restart/")
     assert_error_page(response, 404, "is not the id of a task")
+
+
+def test_a_deactivated_user_loses_the_pages_at_once(contributor, started):
+    client = page_client(contributor)
+    assert client.get(f"/ui/process/{started.id}/").status_code == 200
+    contributor.is_active = False
+    contributor.save()
+    before = snapshot(started)
+    response = client.get(f"/ui/process/{started.id}/")
+    assert response.status_code == 302 and response["Location"].startswith("/ui/login/")
+    assert client.get(f"/ui/process/{started.id}/states/").status_code == 403
+    assert client.post(f"/ui/process/{started.id}/stop/").status_code == 403
+    assert snapshot(started) == before
