@@ -62,9 +62,15 @@ class S3Server:
         os.kill(self.service.pid, signal.SIGCONT)
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory):
     check_machine()
+    # A CI job stopped with SIGTERM still tears the cluster down, as Ctrl-C does
+    previous = signal.signal(signal.SIGTERM, interrupt)
     tmp = tmp_path_factory.mktemp("cluster")
     subnet, tag = random_subnet()
     cluster = ClusterStack(tmp, tag=tag, subnet=subnet)
@@ -90,5 +96,6 @@ def cluster(tmp_path_factory):
             if stack is not None:
                 stack.db.drop()
         finally:
+            signal.signal(signal.SIGTERM, previous)
             leftovers = AgentHost.leftovers(tag)
             assert not leftovers, f"Namespaces or links left behind: {leftovers}"
