@@ -9,11 +9,9 @@ directory, so that the cluster runs exactly the commands an operator installs.
 import contextlib
 import csv
 import io
-import os
 import random
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -514,12 +512,3 @@ class ClusterApi(Api):
 def random_subnet():
     """A /24 of 10.231.0.0/16 (its third number at random), and a tag for device names."""
     return f"10.231.{random.randrange(256)}", f"{random.randrange(16**4):04x}"
-
-
-def kill_group(service, sig=signal.SIGKILL):
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(service.pid, sig)
-
-
-def monotonic():
-    return time.monotonic()
