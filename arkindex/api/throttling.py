@@ -1,5 +1,10 @@
+import logging
+
+from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class ClientAddressThrottle(SimpleRateThrottle):
@@ -15,6 +20,18 @@ class ClientAddressThrottle(SimpleRateThrottle):
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def allow_request(self, request, view):
+        # The counts live in Django's cache, Redis when several nodes share it. Redis out of
+        # reach must not turn every Login or CreateAgent into a 500: the request is let
+        # through unthrottled, and the outage logged, until Redis answers again.
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as error:
+            logger.warning(
+                "Throttle %s not applied, its cache is unreachable: %s", self.scope, error
+            )
+            return True
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

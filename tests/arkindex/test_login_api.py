@@ -132,3 +132,29 @@ def test_behind_a_proxy_the_address_it_appends_is_throttled(api, corpus_admin):
     # The proxy appends the address it saw; what the client wrote before it is ignored.
     assert [attempt(f"10.0.0.{n}, 203.0.113.1") for n in range(3)] == [401, 401, 429]
     assert attempt("203.0.113.2") == 401
+
+
+def test_login_is_let_through_when_the_shared_cache_is_unreachable(settings, superuser, caplog):
+    """Redis down: the throttle lets requests through (and says so) rather than failing."""
+    import socket
+
+    from django.core.cache import caches
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}/0",
+        }
+    }
+    try:
+        client = APIClient()
+        assert login(client, email=superuser.email, password="wrong").status_code == 401
+        response = login(client, email=superuser.email)
+        assert response.status_code == 200
+        assert response.json()["auth_token"] == superuser.auth_token_key
+        assert "not applied, its cache is unreachable" in caplog.text
+    finally:
+        caches["default"].close()
