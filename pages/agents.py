@@ -12,14 +12,6 @@ from ponos.models import ACTIVE_STATES, Agent, Farm, State, Task
 from ponos.rights import administered_farms, usable_farms
 
 
-def agent_status(agent, since):
-    if not agent.enabled:
-        return "disabled"
-    if agent.last_ping is not None and agent.last_ping >= since:
-        return "active"
-    return "inactive"
-
-
 def age(delta):
     """A duration for people: '45 s', '3 min 12 s', '2 h 5 min', '3 days 4 h'."""
     seconds = max(int(delta.total_seconds()), 0)
@@ -69,7 +61,7 @@ def agent_list(request):
     by_farm = {farm.pk: [] for farm in farms}
     if administered:
         for agent in agents:
-            agent.status = agent_status(agent, since)
+            agent.status = agent.status_at(since)
             by_farm[agent.farm_id].append(agent)
     rows = []
     for farm in farms:

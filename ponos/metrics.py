@@ -31,14 +31,6 @@ LIVE_STATES = sorted(ACTIVE_STATES | {State.UNSCHEDULED})
 AGENT_STATUSES = ("active", "inactive", "disabled")
 
 
-def agent_status(agent, since):
-    if not agent.enabled:
-        return "disabled"
-    if agent.last_ping is not None and agent.last_ping >= since:
-        return "active"
-    return "inactive"
-
-
 def live_task_counts():
     """(farm id, state, tasks, oldest creation of the pending ones) of the live tasks.
 
@@ -141,7 +133,7 @@ class FarmCollector:
             .annotate(held=Coalesce(Subquery(held), 0))
         ):
             farm = str(agent.farm_id)
-            status = agent_status(agent, since)
+            status = agent.status_at(since)
             statuses[farm, status] = statuses.get((farm, status), 0) + 1
             if status == "active":
                 slots[farm] = slots.get(farm, 0) + max(agent.cpu_cores - agent.held, 0)

@@ -108,6 +108,15 @@ class Agent(models.Model):
             return False
         return self.last_ping >= timezone.now() - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
 
+    def status_at(self, since):
+        """'disabled', 'active' (pinged at `since` or later) or 'inactive': as the agents
+        page and the metrics show it."""
+        if not self.enabled:
+            return "disabled"
+        if self.last_ping is not None and self.last_ping >= since:
+            return "active"
+        return "inactive"
+
     def set_token(self):
         """Give the agent a new token (revoking the old one) and return it in clear, once."""
         token = generate_token()
