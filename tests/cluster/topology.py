@@ -333,17 +333,19 @@ class ClusterStack:
         port = self.node_ports[name]
         unit = Unit("arkindex-api@.service")
         env = dict(self.node_env(), ARKINDEX_NODE_ADDRESS="127.0.0.1")
-        argv, env = unit.command(
-            instance=str(port), runtime=self.runtime, env=env, paths=self.paths
-        )
-        self.nodes[name] = Service(
-            f"node {name}",
+        self.nodes[name] = self._unit_service(unit, str(port), env, f"node {name}", f"node-{name}")
+        return self.nodes[name]
+
+    def _unit_service(self, unit, instance, env, label, log_name):
+        """A Service running the unit's command for one instance, logging to its own file."""
+        argv, env = unit.command(instance=instance, runtime=self.runtime, env=env, paths=self.paths)
+        return Service(
+            label,
             argv,
             env=env,
             cwd=unit.working_directory(self.paths),
-            log_path=self._log_path(f"node-{name}"),
+            log_path=self._log_path(log_name),
         )
-        return self.nodes[name]
 
     def _log_path(self, name):
         self.lives += 1
@@ -361,15 +363,8 @@ class ClusterStack:
 
     def start_worker(self, name):
         unit = Unit("arkindex-rq@.service")
-        argv, env = unit.command(
-            instance=name, runtime=self.runtime, env=self.node_env(), paths=self.paths
-        )
-        self.workers[name] = Service(
-            f"rq worker {name}",
-            argv,
-            env=env,
-            cwd=unit.working_directory(self.paths),
-            log_path=self._log_path(f"rq-{name}"),
+        self.workers[name] = self._unit_service(
+            unit, name, self.node_env(), f"rq worker {name}", f"rq-{name}"
         )
         return self.workers[name]
 

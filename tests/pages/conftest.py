@@ -46,3 +46,15 @@ def assert_error_page(response, status, *phrases):
 @pytest.fixture
 def anonymous():
     return page_client()
+
+
+@pytest.fixture
+def started(process, farm):
+    """`process` started with one worker run (its task pending); modules may override it."""
+    from process.builder import start_process
+    from tests.process.helpers import add_worker_run
+
+    add_worker_run(process, slug="ocr")
+    start_process(process.pk, farm=farm)
+    process.refresh_from_db()
+    return process

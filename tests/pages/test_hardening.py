@@ -8,11 +8,10 @@ import pytest
 
 from arkindex.corpora.models import Level
 from ponos.models import State, Task
-from process.builder import start_process
 from tests.conftest import agent_client, task_client
 from tests.factories import FarmFactory, FarmMembershipFactory
 from tests.pages.conftest import assert_error_page, csrf_token, page_client, text
-from tests.process.helpers import add_worker_run, finish_run
+from tests.process.helpers import finish_run
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +45,6 @@ ELSEWHERE = [
     "/ui",
     "/ui/" + "a" * 3000,
 ]
-
-
-@pytest.fixture
-def started(process, farm):
-    add_worker_run(process, slug="ocr")
-    start_process(process.pk, farm=farm)
-    process.refresh_from_db()
-    return process
 
 
 def snapshot(process):

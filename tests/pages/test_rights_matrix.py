@@ -5,9 +5,8 @@ tests/test_permission_matrix.py)."""
 import pytest
 
 from ponos.models import State, Task
-from process.builder import start_process
 from tests.pages.conftest import page_client
-from tests.process.helpers import add_worker_run, finish_run
+from tests.process.helpers import finish_run
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +48,6 @@ ROWS = [
     for method, path, statuses in MATRIX
     for caller in CALLERS
 ]
-
-
-@pytest.fixture
-def started(process, farm):
-    add_worker_run(process, slug="ocr")
-    start_process(process.pk, farm=farm)
-    process.refresh_from_db()
-    return process
 
 
 def snapshot(process):
