@@ -91,6 +91,15 @@ class Backoff:
         return delay * random.uniform(0.5, 1.0)
 
 
+def report_body(state, exit_code=None):
+    """PartialUpdateTask's body for an agent's report: the state, and the command's exit
+    status with a final report of a command that ran."""
+    body = {"state": state}
+    if exit_code is not None:
+        body["exit_code"] = exit_code
+    return body
+
+
 class ApiClient:
     def __init__(self, config, abort=None, on_register=None):
         self.config = config
@@ -160,7 +169,13 @@ class ApiClient:
         self.credentials = (self.credentials[0] + 1, answer["token"])
         logger.info("Registered as agent %s of farm %s", self.agent_id, self.config.farm)
         if self.on_register:
-            self.on_register(first=first)
+            self.on_register(first=first, agent_id=self.agent_id, token=answer["token"])
+
+    def resume(self, agent_id, token):
+        """Go on with the token of a previous life; a 401 will make the agent register."""
+        self.agent_id = agent_id
+        self.credentials = (self.credentials[0] + 1, token)
+        logger.info("Resuming as agent %s of farm %s", agent_id, self.config.farm)
 
     def reregister(self, generation):
         with self.register_lock:
@@ -212,8 +227,9 @@ class ApiClient:
         path = f"task/{task_id}/definition/"
         return self.request("GET", path, cancel=cancel, attempts=attempts).json()
 
-    def update_state(self, task_id, state, cancel=None):
-        return self.request("PATCH", f"task/{task_id}/", json={"state": state}, cancel=cancel)
+    def update_state(self, task_id, state, exit_code=None, cancel=None):
+        body = report_body(state, exit_code)
+        return self.request("PATCH", f"task/{task_id}/", json=body, cancel=cancel)
 
     def list_artifacts(self, task_id, cancel=None):
         return self.request("GET", f"task/{task_id}/artifacts/", cancel=cancel).json()

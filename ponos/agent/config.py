@@ -6,6 +6,7 @@ underscores. Flags given on the command line win over the file.
 
 import argparse
 import dataclasses
+import re
 import socket
 from pathlib import Path
 
@@ -14,6 +15,39 @@ import yaml
 
 class ConfigError(Exception):
     """The configuration is incomplete or invalid; the message tells how to fix it."""
+
+
+EXECUTORS = ("local", "container")
+PULL_POLICIES = ("if-not-present", "always", "never")
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    source: str
+    destination: str
+    read_only: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    registry: str
+    username: str
+    password: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerConfig:
+    """The `container:` section of the YAML file, used by the container executor."""
+
+    pull: str = "if-not-present"
+    registries: tuple = ()
+    network: str | None = None
+    volumes: tuple = ()
+    memory: str | None = None
+    cpus: float | None = None
+    # None: the agent's own uid:gid, so that it can remove what a task wrote in /data
+    user: str | None = None
+    gpu_driver: str = "nvidia"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +67,8 @@ class Config:
     request_timeout: float = 30.0
     keep_task_data: bool = False
     log_level: str = "INFO"
+    executor: str = "local"
+    container: ContainerConfig = dataclasses.field(default_factory=ContainerConfig)
 
     def api_url(self, path):
         """Absolute URL of an API path such as `agent/actions/`."""
@@ -50,13 +86,14 @@ POSITIVE = (
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TYPE_NAMES = {float: "number", int: "whole number", bool: "boolean", Path: "path"}
+MEMORY = re.compile(r"[0-9]+[bkmg]?", re.IGNORECASE)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ponos-agent",
-        description="Run Ponos tasks of a farm on this machine. "
-        "Tasks run as local processes with the agent's own user rights: this is no sandbox.",
+        description="Run Ponos tasks of a farm on this machine, as local processes "
+        "(--executor local) or as containers of their images (--executor container).",
     )
     parser.add_argument("--config", type=Path, help="YAML file holding any of these settings")
     parser.add_argument("--url", help="base URL of the API, e.g. https://arkindex.example.com")
@@ -100,6 +137,13 @@ def build_parser():
         help="keep each task's data directory and log after it ends, for debugging",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help="run tasks as local processes (default) or as containers of their images "
+        "through the Docker Engine API at DOCKER_HOST; the YAML's container: section holds "
+        "the container options",
+    )
     return parser
 
 
@@ -130,6 +174,8 @@ def read_yaml(path):
 
 def coerce(name, value):
     """Check the type of a value read from YAML (flags are typed by argparse already)."""
+    if name == "container":
+        return container_config(value)
     field_type = {field.name: field.type for field in dataclasses.fields(Config)}[name]
     try:
         if field_type is float:
@@ -190,8 +236,84 @@ def make_config(values):
         raise ConfigError("--fake-gpu must not be negative")
     if "hostname" in values and not values["hostname"]:
         raise ConfigError("--hostname must not be empty")
+    if not isinstance(values.get("container", ContainerConfig()), ContainerConfig):
+        values["container"] = container_config(values["container"])
+    if values.get("executor", "local") not in EXECUTORS:
+        raise ConfigError("--executor must be one of " + ", ".join(EXECUTORS))
     if "log_level" in values:
         values["log_level"] = values["log_level"].upper()
         if values["log_level"] not in LOG_LEVELS:
             raise ConfigError("--log-level must be one of " + ", ".join(LOG_LEVELS))
     return Config(**values)
+
+
+def container_config(section):
+    """Check the YAML's `container:` section; every error names the setting to fix."""
+    if section is None:
+        return ContainerConfig()
+    if not isinstance(section, dict):
+        raise ConfigError("Setting container must be a mapping of container options")
+    known = {field.name for field in dataclasses.fields(ContainerConfig)}
+    values = {}
+    for key, value in section.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ConfigError(
+                f"Unknown container option {key!r}; known options: "
+                + ", ".join(sorted(n.replace("_", "-") for n in known))
+            )
+        values[name] = value
+    pull = values.get("pull", "if-not-present")
+    if pull not in PULL_POLICIES:
+        raise ConfigError("container.pull must be one of " + ", ".join(PULL_POLICIES))
+    for name in ("network", "user", "gpu_driver"):
+        value = values.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"container.{name.replace('_', '-')} must be a string")
+    memory = values.get("memory")
+    if memory is not None:
+        if isinstance(memory, bool) or not MEMORY.fullmatch(str(memory)):
+            raise ConfigError(
+                "container.memory must be a size such as 512m or 2g (bytes without a unit)"
+            )
+        values["memory"] = str(memory)
+    cpus = values.get("cpus")
+    if cpus is not None:
+        if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
+            raise ConfigError("container.cpus must be a positive number, such as 1.5")
+        values["cpus"] = float(cpus)
+    values["registries"] = tuple(
+        registry_config(index, item) for index, item in enumerate(values.get("registries") or [])
+    )
+    values["volumes"] = tuple(
+        volume_config(index, item) for index, item in enumerate(values.get("volumes") or [])
+    )
+    return ContainerConfig(**values)
+
+
+def registry_config(index, item):
+    fields = ("registry", "username", "password")
+    if not isinstance(item, dict) or set(item) != set(fields):
+        raise ConfigError(
+            f"container.registries[{index}] must hold exactly registry, username and password"
+        )
+    if not all(isinstance(item[name], str) and item[name] for name in fields):
+        raise ConfigError(f"container.registries[{index}]: every value must be a string")
+    return Registry(**item)
+
+
+def volume_config(index, item):
+    if not isinstance(item, dict) or not {"source", "destination"} <= set(item):
+        raise ConfigError(f"container.volumes[{index}] needs a source and a destination")
+    unknown = set(item) - {"source", "destination", "read-only", "read_only"}
+    if unknown:
+        raise ConfigError(f"container.volumes[{index}]: unknown keys {sorted(unknown)}")
+    read_only = item.get("read-only", item.get("read_only", True))
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"container.volumes[{index}].read-only must be true or false")
+    for name in ("source", "destination"):
+        if not isinstance(item[name], str) or not item[name].startswith("/"):
+            raise ConfigError(f"container.volumes[{index}].{name} must be an absolute path")
+    if item["destination"].rstrip("/") == "/data":
+        raise ConfigError(f"container.volumes[{index}]: /data is the task's own directory")
+    return Volume(item["source"], item["destination"], read_only)

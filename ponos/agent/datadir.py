@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 PID_FILE = "agent.pid"
 STATE_FILE = "agent-state.json"
+TOKEN_FILE = "agent-token.json"  # noqa: S105 (a file name)
 
 
 class AlreadyRunning(Exception):
@@ -102,15 +103,24 @@ class ChildGroups:
         # Atomic: a crash never leaves a half-written state for the next life
         os.replace(temporary, self.path)
 
-    def kill_leftovers(self):
-        """Kill the process groups recorded by a previous life of the agent."""
+    def read(self):
         try:
             state = json.loads(self.path.read_text())
-            groups = dict(state["groups"])
+            return {str(task_id): group for task_id, group in dict(state["groups"]).items()}
         except FileNotFoundError:
-            return []
+            return {}
         except (OSError, ValueError, KeyError, TypeError) as e:
             logger.warning("Ignoring the unreadable state file %s: %s", self.path, e)
+            return {}
+
+    def recorded(self):
+        """The IDs of the tasks whose process groups the file records."""
+        return list(self.read())
+
+    def kill_leftovers(self):
+        """Kill the process groups recorded by a previous life of the agent."""
+        groups = self.read()
+        if not groups:
             return []
         killed = []
         for task_id, group in groups.items():
@@ -149,3 +159,36 @@ def is_same_group(pgid, start_time):
         return True
     current = process_start_time(pgid)
     return current is None or current == start_time
+
+
+class TokenFile:
+    """The agent's ID and token, in `<data dir>/agent-token.json`, readable by its owner only.
+
+    A new life of the agent resumes with them, keeping the tasks it holds, instead of
+    registering again (which makes the server give up on those tasks).
+    """
+
+    def __init__(self, data_dir):
+        self.path = data_dir / TOKEN_FILE
+
+    def save(self, identity, agent_id, token):
+        temporary = self.path.with_suffix(".tmp")
+        temporary.unlink(missing_ok=True)
+        # Created owner-only: the token is the agent's whole identity on the server
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            json.dump({**identity, "id": agent_id, "token": token}, f)
+        os.replace(temporary, self.path)
+
+    def load(self, identity):
+        """(agent ID, token) saved for the same server, farm and host name, or None."""
+        try:
+            saved = json.loads(self.path.read_text())
+            if {key: saved.get(key) for key in identity} != identity:
+                return None
+            return str(saved["id"]), str(saved["token"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            logger.warning("Ignoring the unreadable token file %s: %s", self.path, e)
+            return None

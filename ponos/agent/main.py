@@ -13,7 +13,8 @@ import uuid
 from ponos.agent import host
 from ponos.agent.api import ApiClient, ApiError, Cancelled, Refused
 from ponos.agent.config import ConfigError, load_config
-from ponos.agent.datadir import AlreadyRunning, ChildGroups, PidFile
+from ponos.agent.datadir import AlreadyRunning, ChildGroups, PidFile, TokenFile
+from ponos.agent.executors import ExecutorError, make_executor
 from ponos.agent.runner import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ SHUTDOWN_REPORT_TIME = 30
 ENDED_MEMORY = 1000
 # Task IDs name directories: nothing that could climb out of the data directory
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# States in which a task a previous life started is still the agent's to finish
+ADOPTABLE = {"running", "stopping"}
 
 
 def is_uuid(name):
@@ -43,7 +46,10 @@ class Agent:
         self.abort = threading.Event()
         self.client = ApiClient(config, abort=self.abort, on_register=self.registered)
         self.pid_file = PidFile(config.data_dir)
+        self.token_file = TokenFile(config.data_dir)
         self.groups = ChildGroups(config.data_dir)
+        # Raises ExecutorError when its engine cannot be used
+        self.executor = make_executor(config, self.groups)
         # Runners by task ID, alive or ended but not collected yet
         self.runners = {}
         # States reported by recently ended runners (None: nothing reported), by task ID
@@ -52,20 +58,27 @@ class Agent:
         self.lock = threading.Lock()
 
     def run(self):
-        """Run until `shutdown()`. Raises AlreadyRunning, or Refused for a wrong farm or seed."""
+        """Run until `shutdown()`. Raises AlreadyRunning, ExecutorError, or Refused for a
+        wrong farm or seed."""
         self.pid_file.acquire()
         try:
             logger.info(
-                "Agent %s joining farm %s at %s, data in %s",
+                "Agent %s joining farm %s at %s, data in %s, %s executor",
                 self.config.hostname,
                 self.config.farm,
                 self.config.url,
                 self.config.data_dir,
+                self.executor.kind,
             )
-            self.groups.kill_leftovers()
+            self.executor.check()
+            saved = self.token_file.load(self.identity())
+            if saved:
+                self.client.resume(*saved)
+            else:
+                self.client.register(first=True, cancel=self.shutdown_event)
+            adopted = self.adopt(self.executor.leftovers(self.client.agent_id))
             if not self.config.keep_task_data:
-                self.clean_data_dir()
-            self.client.register(first=True, cancel=self.shutdown_event)
+                self.clean_data_dir(keep=adopted)
             while not self.shutdown_event.is_set():
                 self.poll()
                 self.shutdown_event.wait(self.config.poll_interval)
@@ -78,17 +91,58 @@ class Agent:
     def shutdown(self):
         self.shutdown_event.set()
 
-    def clean_data_dir(self):
-        """Remove the task data a previous life of the agent left behind."""
+    def identity(self):
+        """What a saved token belongs to: another server, farm or name registers anew."""
+        return {"url": self.config.url, "farm": self.config.farm, "hostname": self.config.hostname}
+
+    def adopt(self, leftovers):
+        """Go on with the tasks of the previous life that the server still counts on.
+
+        The server tells, through each task's definition, whether this agent still holds it
+        and whether it is still running (or being stopped); the others are ended without a
+        report. Returns the IDs of the adopted tasks.
+        """
+        adopted = set()
+        for task_id, execution in leftovers.items():
+            state = None
+            if TASK_ID.fullmatch(task_id):
+                try:
+                    state = self.client.definition(task_id, cancel=self.shutdown_event).get("state")
+                except Refused:
+                    state = None
+            if state not in ADOPTABLE:
+                logger.warning(
+                    "Removing what is left of task %s (%s)", task_id, state or "not ours"
+                )
+                execution.discard()
+                continue
+            logger.info("Adopting task %s, %s, from the previous life of the agent", task_id, state)
+            runner = TaskRunner(task_id, self.config, self.client, self.executor, adopted=execution)
+            with self.lock:
+                self.runners[task_id] = runner
+            runner.start()
+            adopted.add(task_id)
+        return adopted
+
+    def clean_data_dir(self, keep=()):
+        """Remove the task data a previous life of the agent left behind, but for the tasks
+        that go on (`keep`)."""
         for entry in self.config.data_dir.iterdir():
+            if entry.name in keep:
+                continue
             if is_uuid(entry.name) and entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
         logs = self.config.data_dir / "logs"
         if logs.is_dir():
             for log in logs.glob("*.log"):
-                log.unlink(missing_ok=True)
+                if log.stem not in keep:
+                    log.unlink(missing_ok=True)
 
-    def registered(self, first):
+    def registered(self, first, agent_id, token):
+        try:
+            self.token_file.save(self.identity(), agent_id, token)
+        except OSError as e:
+            logger.warning("Cannot save the agent's token in %s: %s", self.token_file.path, e)
         if first:
             return
         # Registering again made the server give up on every task the agent held: running
@@ -142,7 +196,7 @@ class Agent:
             # The server announces a task until it is reported running
             if task_id in self.runners:
                 return
-            runner = TaskRunner(task_id, self.config, self.client, self.groups)
+            runner = TaskRunner(task_id, self.config, self.client, self.executor)
             self.runners[task_id] = runner
         self.ended.pop(task_id, None)
         logger.info("Starting task %s", task_id)
@@ -204,7 +258,11 @@ def main(argv=None):
         level=config.log_level,
         format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s",
     )
-    agent = Agent(config)
+    try:
+        agent = Agent(config)
+    except ExecutorError as e:
+        logger.error("%s", e)
+        return 1
 
     def on_signal(signum, frame):
         if agent.shutdown_event.is_set():
@@ -218,7 +276,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_signal)
     try:
         agent.run()
-    except AlreadyRunning as e:
+    except (AlreadyRunning, ExecutorError) as e:
         logger.error("%s", e)
         return 1
     except Refused as e:

@@ -1,18 +1,16 @@
 """Running one task: fetch its definition and its parents' artifacts, run its command, upload
 its log and artifacts, and report its states."""
 
-import contextlib
 import logging
 import mimetypes
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path, PurePosixPath
 
 from ponos.agent.api import ApiError, Cancelled, Refused
+from ponos.agent.executors import TaskError
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +22,6 @@ LOG_PREFIX = "[ponos-agent]"
 FINAL_STATES = {"completed", "failed", "error", "cancelled", "stopped"}
 # Content types of compressed files, which mimetypes reports as an encoding instead
 ENCODINGS = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
-
-
-class TaskError(Exception):
-    """The task cannot go on because of the system (state `error`); the message goes in its
-    log."""
 
 
 def guess_content_type(path):
@@ -46,11 +39,6 @@ def safe_join(root, relative):
     return root.joinpath(*parts)
 
 
-def kill_group(pgid, sig):
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
 class TaskRunner(threading.Thread):
     """Runs one task in its own thread.
 
@@ -58,14 +46,18 @@ class TaskRunner(threading.Thread):
     id>.log`; both are removed once the task is over, unless `keep_task_data` is set.
     `final_state` holds the last state the runner reported (or tried to report), or None when
     it reported nothing.
+
+    The `executor` runs the command; with `adopted`, the runner goes on with the execution a
+    previous life of the agent started (its data and log are there already).
     """
 
-    def __init__(self, task_id, config, client, groups):
+    def __init__(self, task_id, config, client, executor, adopted=None):
         super().__init__(name=f"task-{task_id}", daemon=True)
         self.task_id = str(task_id)
         self.config = config
         self.client = client
-        self.groups = groups
+        self.executor = executor
+        self.adopted = adopted
         self.data = config.data_dir / self.task_id
         self.log_path = config.data_dir / "logs" / f"{self.task_id}.log"
         self.stop_requested = threading.Event()
@@ -75,7 +67,7 @@ class TaskRunner(threading.Thread):
         self.final_state = None
         self.log_url = None
         self.log_url_time = 0.0
-        self.process = None
+        self.execution = None
 
     def request_stop(self, shutdown=False):
         """End the task and report it stopped.
@@ -120,14 +112,20 @@ class TaskRunner(threading.Thread):
             definition = self.client.definition(self.task_id)
         except Refused as e:
             logger.error("Cannot run task %s: %s", self.task_id, e)
+            if self.adopted is not None:
+                self.adopted.discard()
             return
         self.set_log_url(definition)
+        if self.adopted is not None:
+            self.execution = self.adopted
+            self.execution.begin()
+            return self.follow()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text(f"{LOG_PREFIX} image: {definition.get('image')}\n")
         self.write_log(
             f"task {definition.get('slug')} ({self.task_id}) of process "
             f"{definition.get('process_id')}, run {definition.get('run')}, on agent "
-            f"{self.config.hostname}"
+            f"{self.config.hostname}, {self.executor.kind} executor"
         )
 
         try:
@@ -138,24 +136,37 @@ class TaskRunner(threading.Thread):
                     logger.info("Task %s had not started; leaving it", self.task_id)
                     return
                 return self.finish("stopped")
-            self.process = self.launch(definition)
+            self.execution = self.executor.start(
+                self.task_id, definition, self.data, self.log_path, self.client.agent_id
+            )
         except TaskError as e:
             self.write_log(str(e))
             return self.finish("error")
+        self.report("running")
+        return self.follow()
 
+    def follow(self):
+        """Watch the execution to its end and report that end."""
         try:
-            self.groups.add(self.task_id, self.process.pid)
-            self.report("running")
-            exit_code, stopped = self.watch()
-        finally:
-            self.reap()
-            self.groups.remove(self.task_id)
+            try:
+                exit_code, stopped = self.watch()
+            finally:
+                self.execution.release()
+        except TaskError as e:
+            if self.abandoned:
+                return
+            self.write_log(str(e))
+            return self.finish("error")
 
         if self.abandoned:
             return
+        if self.adopted is not None:
+            self.write_log("the agent restarted while the task ran, and followed it to its end")
         if stopped:
             self.write_log("stopped" + (" as the agent shuts down" if self.shutting_down else ""))
-            return self.finish("stopped", fallback="error" if self.shutting_down else None)
+            return self.finish(
+                "stopped", fallback="error" if self.shutting_down else None, exit_code=exit_code
+            )
         self.write_log(f"exit code {exit_code}")
         state = "completed" if exit_code == 0 else "failed"
         try:
@@ -163,7 +174,7 @@ class TaskRunner(threading.Thread):
         except TaskError as e:
             self.write_log(str(e))
             state = "error"
-        return self.finish(state)
+        return self.finish(state, exit_code=exit_code)
 
     # Preparation
 
@@ -205,73 +216,40 @@ class TaskRunner(threading.Thread):
         plural = "s" if len(artifacts) != 1 else ""
         self.write_log(f"fetched {len(artifacts)} artifact{plural} of parent {slug} ({parent_id})")
 
-    def launch(self, definition):
-        """Start the command in a process group of its own, writing to the log."""
-        env = {str(key): str(value) for key, value in (definition.get("env") or {}).items()}
-        env.setdefault("PATH", os.environ.get("PATH", os.defpath))
-        env.setdefault("HOME", os.environ.get("HOME", str(Path.home())))
-        env["PONOS_DATA"] = str(self.data)
-        command = definition.get("command")
-        if isinstance(command, str):
-            args = ["/bin/sh", "-c", command]
-        elif isinstance(command, list) and command:
-            args = [str(arg) for arg in command]
-        else:
-            raise TaskError(f"Cannot start the task: invalid command {command!r}")
-        try:
-            with open(self.log_path, "ab") as log:
-                # Running the server's commands is the agent's very purpose
-                process = subprocess.Popen(  # noqa: S603
-                    args,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=self.data,
-                    # Its own session and process group, so that stopping the task ends
-                    # every process it started, and a Ctrl-C on the agent reaches none
-                    start_new_session=True,
-                )
-        except (OSError, ValueError, subprocess.SubprocessError) as e:
-            raise TaskError(f"Cannot start the command: {e}") from e
-        logger.info("Task %s started as process %d", self.task_id, process.pid)
-        return process
-
     # While it runs
 
     def watch(self):
-        """Wait for the process to end, uploading the log and handling stop requests.
+        """Wait for the command to end, uploading the log and handling stop requests.
 
         Returns its exit code and whether the agent stopped it.
         """
-        pid = self.process.pid
         next_upload = time.monotonic() + self.config.log_upload_interval
         stopped_at = None
+        killed = False
         while True:
-            # WNOWAIT leaves the process a zombie: its PID, and so its process group ID,
-            # cannot be reused until `reap()`, which makes `killpg` safe until then
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            exit_code = self.execution.poll()
+            if exit_code is not None:
                 break
             now = time.monotonic()
             if self.stop_requested.is_set() and stopped_at is None:
-                self.write_log("stopping the task's processes")
-                kill_group(pid, signal.SIGKILL if self.abandoned else signal.SIGTERM)
+                if self.execution.live_notes:
+                    self.write_log("stopping the task's processes")
+                if self.abandoned:
+                    self.execution.kill()
+                else:
+                    self.execution.terminate()
                 stopped_at = now
-            elif stopped_at is not None and now - stopped_at >= self.config.stop_grace:
-                kill_group(pid, signal.SIGKILL)
+            elif (
+                stopped_at is not None and not killed and now - stopped_at >= self.config.stop_grace
+            ):
+                self.execution.kill()
+                killed = True
             if now >= next_upload and not self.abandoned:
                 self.upload_log(final=False)
                 next_upload = time.monotonic() + self.config.log_upload_interval
             self.wakeup.wait(TICK)
             self.wakeup.clear()
-        # Whatever the command left running in the background ends with it
-        kill_group(pid, signal.SIGKILL)
-        return self.process.wait(), stopped_at is not None
-
-    def reap(self):
-        if self.process.returncode is None:
-            kill_group(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        return exit_code, stopped_at is not None
 
     # Log
 
@@ -352,21 +330,22 @@ class TaskRunner(threading.Thread):
                 logger.warning("Upload of artifact %s refused, trying again: %s", relative, e)
         raise TaskError(f"Cannot upload the artifact {relative}: the storage refused it")
 
-    def finish(self, state, fallback=None):
+    def finish(self, state, fallback=None, exit_code=None):
         if self.abandoned:
             return
         self.upload_log(final=True)
-        if not self.report(state) and fallback:
-            self.report(fallback)
+        if not self.report(state, exit_code) and fallback:
+            self.report(fallback, exit_code)
 
-    def report(self, state):
-        """Report a state; False when the server refused it."""
+    def report(self, state, exit_code=None):
+        """Report a state (with the command's exit code at its end); False when the server
+        refused it."""
         if self.abandoned:
             return False
         if state in FINAL_STATES:
             self.final_state = state
         try:
-            self.client.update_state(self.task_id, state)
+            self.client.update_state(self.task_id, state, exit_code=exit_code)
         except Refused as e:
             # The server already moved the task on (stopped by a user, given up on...)
             logger.warning("Report of state %s for task %s dropped: %s", state, self.task_id, e)

@@ -118,7 +118,10 @@ class TaskParentSerializer(serializers.ModelSerializer):
 
 
 class TaskDefinitionSerializer(serializers.ModelSerializer):
-    """What the holding agent needs to run a task; its env holds the task's token."""
+    """What the holding agent needs to run a task; its env holds the task's token.
+
+    `state` tells a restarted agent whether a task it finds still running on its host is
+    still its own to finish (running or stopping) or was given up on meanwhile."""
 
     process_id = serializers.UUIDField(read_only=True)
     env = serializers.SerializerMethodField()
@@ -135,6 +138,7 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
             "slug",
             "process_id",
             "run",
+            "state",
             "image",
             "command",
             "env",

@@ -37,6 +37,8 @@ def test_the_holding_agent_gets_what_it_runs(agent, running_task, process, corpu
         "slug": "main-task",
         "process_id": str(process.id),
         "run": 0,
+        # A restarted agent adopts its containers only while the task is still its own
+        "state": "running",
         "image": "registry.example.com/worker:latest",
         "command": "echo hello",
         "env": {

@@ -36,6 +36,8 @@ class FakeTask:
         # path → {"path", "size", "content_type"}
         self.artifacts = {}
         self.reports = []
+        # The exit_code of each report, None when it had none
+        self.exit_codes = []
         self.definition_reads = 0
 
 
@@ -216,7 +218,9 @@ class FakeApi:
         if method == "GET" and rest == ["definition"]:
             return self.definition(task)
         if method == "PATCH" and rest == []:
-            return self.report(task, json.loads(body)["state"])
+            report = json.loads(body)
+            task.exit_codes.append(report.get("exit_code"))
+            return self.report(task, report["state"])
         if method == "GET" and rest == ["artifacts"]:
             return 200, list(task.artifacts.values()), None
         if method == "POST" and rest == ["artifacts"]:
@@ -258,6 +262,7 @@ class FakeApi:
             "slug": task.slug,
             "process_id": "0b7e3c3a-5d1f-4c47-9a53-3c1f5e1d2a10",
             "run": 0,
+            "state": task.state,
             "image": task.image,
             "command": task.command,
             "env": task.env,
