@@ -124,7 +124,14 @@ class ContainerExecution(Execution):
 
     def wait(self):
         try:
-            self.exit_code = self.api.wait(self.container_id, timeout=None)["StatusCode"]
+            result = self.api.wait(self.container_id, timeout=None)
+            error = (result.get("Error") or {}).get("Message")
+            if error:
+                # Podman answers a removal under a wait with a status and this error
+                self.api.inspect_container(self.container_id)
+                self.failure = f"the container engine failed while the task ran: {error}"
+            else:
+                self.exit_code = result["StatusCode"]
         except NotFound:
             self.failure = "the task's container vanished while it ran"
         except ENGINE_ERRORS as e:

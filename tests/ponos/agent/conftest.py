@@ -1,9 +1,11 @@
+import shutil
 import threading
 
 import pytest
 
 from ponos.agent.config import make_config
 from ponos.agent.main import Agent
+from tests.ponos.agent.engine import Engine
 from tests.ponos.agent.fake_api import FakeApi
 
 
@@ -76,3 +78,51 @@ def start_agent(agent_config):
     for agent in started:
         agent.stop()
         assert agent.error is None, f"the agent failed: {agent.error!r}"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    """Podman's Docker-compatible service and a registry, for the session's tests."""
+    if shutil.which("podman") is None:
+        pytest.skip("needs Podman (scripts/system-packages installs it)")
+    engine = Engine(tmp_path_factory.mktemp("engine"))
+    try:
+        yield engine.start()
+    finally:
+        engine.stop()
+
+
+@pytest.fixture
+def container_config(agent_config, engine, monkeypatch):
+    """The configuration of a container agent of the fake API, on the test's engine."""
+    monkeypatch.setenv("DOCKER_HOST", engine.url)
+
+    def build(container=None, **overrides):
+        # The host's network: tasks reach services on loopback, as the fake API is
+        return agent_config(
+            executor="container",
+            stop_grace=2,
+            container={"network": "host", **(container or {})},
+            **overrides,
+        )
+
+    return build
+
+
+@pytest.fixture
+def start_container_agent(container_config, engine, fake_api):
+    """Start container agents in threads; at the end, no container of theirs may be left."""
+    started = []
+
+    def start(container=None, **overrides):
+        agent = AgentThread(container_config(container, **overrides)).start()
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+        assert agent.error is None, f"the agent failed: {agent.error!r}"
+    left = engine.containers(**{"ponos.agent": fake_api.agent_id})
+    engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
+    assert left == [], "containers were left behind"
