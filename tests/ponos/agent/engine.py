@@ -27,7 +27,32 @@ runtime = "runc"
 """
 REGISTRY_USER = "ponos"
 REGISTRY_PASSWORD = "registry-secret"
-BUSYBOX_TOOLS = ["sh", "cat", "cp", "echo", "env", "false", "id", "kill", "ln", "ls", "mkdir", "mv", "printf", "pwd", "rm", "sleep", "tail", "touch", "true", "wc", "basename", "dirname", "head", "seq"]
+BUSYBOX_TOOLS = [
+    "sh",
+    "cat",
+    "cp",
+    "echo",
+    "env",
+    "false",
+    "id",
+    "kill",
+    "ln",
+    "ls",
+    "mkdir",
+    "mv",
+    "printf",
+    "pwd",
+    "rm",
+    "sleep",
+    "tail",
+    "touch",
+    "true",
+    "wc",
+    "basename",
+    "dirname",
+    "head",
+    "seq",
+]
 
 
 def free_port():
