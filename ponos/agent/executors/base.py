@@ -108,6 +108,5 @@ class Executor:
     def task_env(definition, data_path):
         """The definition's env (the server sets PONOS_TASK), and where the data is."""
         env = {str(key): str(value) for key, value in (definition.get("env") or {}).items()}
-        env.setdefault("PONOS_TASK", str(definition.get("id")))
         env["PONOS_DATA"] = str(data_path)
         return env

@@ -51,7 +51,7 @@ def run_container_agent(fake_api, engine, data_dir, log_path):
         cwd=ROOT,
         env={**os.environ, "DOCKER_HOST": engine.url},
         stdout=subprocess.DEVNULL,
-        stderr=open(log_path, "a"),  # noqa: SIM115
+        stderr=open(log_path, "a"),
     )
 
 

@@ -22,6 +22,8 @@ def test_container_task_runs_in_its_image_with_its_data_at_data(
         'echo hello > "$PONOS_DATA/current/nested/hello.txt"; exit 0'
     )
     task = fake_api.add_task(command, image=BUSYBOX_IMAGE, env={"COLOR": "blue"})
+    # As the server's definitions have it
+    task.env["PONOS_TASK"] = task.id
     start_container_agent()
     fake_api.wait_for_state(task, "completed")
 
