@@ -6,6 +6,8 @@ and Gina guest; Oscar is an outsider with no access; Frank is a guest of `farm`.
 `other_agent` one of `other_farm`; `running_task` is a task of `process` held by `agent`.
 """
 
+import shutil
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -22,6 +24,7 @@ from tests.factories import (
     TaskFactory,
     UserFactory,
 )
+from tests.ponos.agent.engine import Engine
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -144,3 +147,16 @@ def running_task(process, agent):
     process.started = timezone.now()
     process.save(update_fields=["state", "last_run", "started"])
     return task
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    """Podman's Docker-compatible service and a registry on loopback, for the session's tests
+    of the container executor (tests/ponos/agent/engine.py)."""
+    if shutil.which("podman") is None:
+        pytest.skip("needs Podman (scripts/system-packages installs it)")
+    engine = Engine(tmp_path_factory.mktemp("engine"))
+    try:
+        yield engine.start()
+    finally:
+        engine.stop()

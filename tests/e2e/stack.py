@@ -115,9 +115,10 @@ class Stack:
             # Not listening yet, or no worker ready to answer yet
             return False
 
-    def start_agent(self, hostname, *, farm_id=None, seed=None):
+    def start_agent(self, hostname, *, farm_id=None, seed=None, options=(), env=None):
         """An agent subprocess; its data directory is named after its host name, so that an
-        agent started again with the same name finds what its previous life left."""
+        agent started again with the same name finds what its previous life left. `options`
+        are more flags, `env` more environment variables."""
         agent = Service(
             f"agent {hostname}",
             [
@@ -135,9 +136,10 @@ class Stack:
                 "--hostname",
                 hostname,
                 *AGENT_OPTIONS,
+                *options,
             ],  # fmt: skip
             # Tasks get the agent's PATH: the project's Python comes first, as in `make run`
-            env=clean_environ(PATH=f"{BIN}:{self.env['PATH']}"),
+            env=clean_environ(PATH=f"{BIN}:{self.env['PATH']}", **(env or {})),
             # One log per life of the agent
             log_path=self.tmp / f"agent-{hostname}-{len(self.services)}.log",
         )

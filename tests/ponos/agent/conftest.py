@@ -1,11 +1,9 @@
-import shutil
 import threading
 
 import pytest
 
 from ponos.agent.config import make_config
 from ponos.agent.main import Agent
-from tests.ponos.agent.engine import Engine
 from tests.ponos.agent.fake_api import FakeApi
 
 
@@ -78,18 +76,6 @@ def start_agent(agent_config):
     for agent in started:
         agent.stop()
         assert agent.error is None, f"the agent failed: {agent.error!r}"
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory):
-    """Podman's Docker-compatible service and a registry, for the session's tests."""
-    if shutil.which("podman") is None:
-        pytest.skip("needs Podman (scripts/system-packages installs it)")
-    engine = Engine(tmp_path_factory.mktemp("engine"))
-    try:
-        yield engine.start()
-    finally:
-        engine.stop()
 
 
 @pytest.fixture

@@ -212,6 +212,11 @@ class Engine:
             container.remove(force=True)
 
     def stop(self):
+        # The registry lives for one session: so do the images pulled from it
+        for image in self.client.images.list():
+            for tag in image.tags:
+                if tag.startswith(f"{self.registry}/"):
+                    self.client.images.remove(tag, force=True)
         for process in reversed(self.processes):
             process.terminate()
             try:
