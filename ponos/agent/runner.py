@@ -147,6 +147,7 @@ class TaskRunner(threading.Thread):
 
     def follow(self):
         """Watch the execution to its end and report that end."""
+        self.execution.wakeup = self.wakeup
         try:
             try:
                 exit_code, stopped = self.watch()

@@ -115,6 +115,8 @@ class ContainerExecution(Execution):
         self.failure = None
         self.ended = threading.Event()
         self.stopper = None
+        # Set (if given) once the container ended and its output was written
+        self.wakeup = None
         self.waiter = threading.Thread(target=self.wait, name=f"wait-{task_id}", daemon=True)
         self.follower = threading.Thread(target=self.follow, name=f"log-{task_id}", daemon=True)
 
@@ -138,6 +140,10 @@ class ContainerExecution(Execution):
             self.failure = f"the container engine failed while the task ran: {engine_reason(e)}"
         finally:
             self.ended.set()
+        # Wake the runner as soon as the whole output is in the log, rather than at its tick
+        self.follower.join(LOG_DRAIN)
+        if self.wakeup is not None:
+            self.wakeup.set()
 
     def follow(self):
         """Append the container's output to the log, from where it was left."""
@@ -291,13 +297,19 @@ class ContainerExecutor(Executor):
         args = self.shell_command(definition)
         env = self.task_env(definition, DATA)
         self.ensure_image(image)
-        # A container of an earlier attempt of this task on this host would hold the name
-        self.remove(container_name(task_id), task_id)
         kwargs = container_options(
             self.config, task_id, definition, data, agent_id, log_path.stat().st_size, args, env
         )
         try:
-            container = self.client.containers.create(**kwargs)
+            try:
+                container = self.client.containers.create(**kwargs)
+            except APIError as e:
+                # Docker answers 409; Podman 500, naming the conflict
+                if e.status_code != 409 and "already in use" not in engine_reason(e):
+                    raise
+                # A container of an earlier attempt of this task on this host holds the name
+                self.remove(container_name(task_id), task_id)
+                container = self.client.containers.create(**kwargs)
         except ENGINE_ERRORS as e:
             raise TaskError(
                 f"Cannot create the container of image {image}: {engine_reason(e)}"

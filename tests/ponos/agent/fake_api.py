@@ -36,6 +36,9 @@ class FakeTask:
         # path → {"path", "size", "content_type"}
         self.artifacts = {}
         self.reports = []
+        # time.monotonic() of the first poll that announced it, and of its final report
+        self.announced_at = None
+        self.ended_at = None
         # The exit_code of each report, None when it had none
         self.exit_codes = []
         self.definition_reads = 0
@@ -251,6 +254,7 @@ class FakeApi:
         for task in self.tasks.values():
             if task.state == "pending":
                 actions.append({"action": "start_task", "task_id": task.id})
+                task.announced_at = task.announced_at or time.monotonic()
             elif task.state == "stopping":
                 actions.append({"action": "stop_task", "task_id": task.id})
         return 200, {"actions": actions}, None
@@ -284,6 +288,8 @@ class FakeApi:
         if state != task.state and state not in AGENT_TRANSITIONS.get(task.state, ()):
             return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
         task.state = state
+        if state in ("completed", "failed", "error", "stopped"):
+            task.ended_at = time.monotonic()
         return 200, {"id": task.id, "state": state}, None
 
     def create_artifact(self, task, body):

@@ -171,3 +171,17 @@ def test_a_container_removed_under_the_task_is_an_error(fake_api, start_containe
         "started\n[ponos-agent] the task's container vanished while it ran\n"
     )
     assert task.reports == ["running", "error"]
+
+
+def test_a_container_left_by_an_earlier_attempt_does_not_block_the_task(
+    fake_api, start_container_agent, engine
+):
+    task = fake_api.add_task("echo second attempt", image=BUSYBOX_IMAGE)
+    engine.client.containers.create(
+        BUSYBOX_IMAGE, ["true"], name=f"ponos-task-{task.id}", labels={"ponos.task": task.id}
+    )
+    start_container_agent()
+    fake_api.wait_for_state(task, "completed")
+
+    assert "second attempt\n[ponos-agent] exit code 0\n" in fake_api.log_of(task)
+    fake_api.wait_for(lambda: not engine.containers(**{"ponos.task": task.id}), 10, "removal")
