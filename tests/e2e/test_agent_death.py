@@ -1,5 +1,6 @@
 """An agent killed in the middle of a task: the server gives up on the task after
-PONOS_AGENT_TIMEOUT, and the agent started again never runs it a second time."""
+PONOS_AGENT_TIMEOUT, and the agent started again (resuming with its saved token) never runs
+it a second time."""
 
 import signal
 import time
@@ -39,10 +40,12 @@ def test_a_task_of_a_killed_agent_ends_in_error_and_its_agent_never_runs_it_agai
 
     # ...until the agent started again: it ends what its previous life left running
     wait_for(lambda: not is_alive(pid), message=lambda: f"process {pid} to end\n{stack.logs()}")
+    # It resumed with the token it saved: the server already gave up on its task
     wait_for(
-        lambda: "Registered as agent" in agent.output(),
-        message=lambda: f"the agent to register again\n{stack.logs()}",
+        lambda: "Resuming as agent" in agent.output(),
+        message=lambda: f"the agent to resume\n{stack.logs()}",
     )
+    assert "Registered as agent" not in agent.output()
     # Many polls later, the task was not handed out again
     time.sleep(1.5)
     assert runs.read_text().split() == [str(pid)]
