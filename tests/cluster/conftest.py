@@ -15,6 +15,7 @@ import pytest
 from tests.cluster.topology import AgentHost, ClusterStack, random_subnet
 from tests.e2e.helpers import Service, clean_environ, wait_for
 from tests.e2e.stack import Stack
+from tests.ponos.agent.engine import BUSYBOX_IMAGE
 
 
 def check_machine():
@@ -67,13 +68,17 @@ def interrupt(signum, frame):
 
 
 @pytest.fixture(scope="package")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, engine):
     check_machine()
     # A CI job stopped with SIGTERM still tears the cluster down, as Ctrl-C does
     previous = signal.signal(signal.SIGTERM, interrupt)
     tmp = tmp_path_factory.mktemp("cluster")
     subnet, tag = random_subnet()
     cluster = ClusterStack(tmp, tag=tag, subnet=subnet)
+    # One agent host runs its tasks in containers: the workers' images are the busybox one
+    for image in ("docker.io/tests/marker:1", "docker.io/tests/writer:1"):
+        engine.podman("tag", BUSYBOX_IMAGE, image)
+    cluster.engine, cluster.shared = engine, tmp_path_factory.getbasetemp()
     stack = s3 = None
     try:
         gateway = cluster.start_network()
@@ -99,3 +104,7 @@ def cluster(tmp_path_factory):
             signal.signal(signal.SIGTERM, previous)
             leftovers = AgentHost.leftovers(tag)
             assert not leftovers, f"Namespaces or links left behind: {leftovers}"
+            containers = engine.client.containers.list(all=True, filters={"label": ["ponos.task"]})
+            for container in containers:
+                container.remove(force=True)
+            assert not containers, f"Containers left behind: {[c.name for c in containers]}"

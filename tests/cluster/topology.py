@@ -297,6 +297,8 @@ class ClusterStack:
     NODES = 3
     RQ_WORKERS = 2
     HOSTS = 3
+    # The index of the agent host whose agents run their tasks in containers
+    CONTAINER_HOST = 2
 
     def __init__(self, tmp, *, tag, subnet):
         # Set before start(): the end-to-end Stack (database, storage) and the S3 server
@@ -316,6 +318,10 @@ class ClusterStack:
         self.agents = {}
         # Each life of a service writes a log of its own
         self.lives = 0
+        # Set before start(): the container engine of the host that runs its tasks in
+        # containers (CONTAINER_HOST), and the directory mounted into them
+        self.engine = None
+        self.shared = None
 
     # Starting
 
@@ -379,12 +385,21 @@ class ClusterStack:
             "hostname": name,
             "data-dir": str(self.tmp / "agents" / name),
         }
+        extra_env = {}
+        if self.engine is not None and host.index == self.CONTAINER_HOST:
+            # The tasks' marker files live on this machine: the same path in the containers
+            volume = {"source": str(self.shared), "destination": str(self.shared)}
+            config |= {
+                "executor": "container",
+                "container": {"network": "host", "volumes": [volume | {"read-only": False}]},
+            }
+            extra_env["DOCKER_HOST"] = self.engine.url
         (self.etc / f"agent-{name}.yml").write_text(yaml.safe_dump(config))
         unit = Unit("ponos-agent@.service")
         argv, env = unit.command(
             instance=name,
             runtime=self.runtime,
-            env=clean_environ(),
+            env=clean_environ(**extra_env),
             paths=self.paths,
         )
         agent = Service(
