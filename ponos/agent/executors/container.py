@@ -297,6 +297,7 @@ class ContainerExecutor(Executor):
         args = self.shell_command(definition)
         env = self.task_env(definition, DATA)
         self.ensure_image(image)
+        self.hand_over(data)
         kwargs = container_options(
             self.config, task_id, definition, data, agent_id, log_path.stat().st_size, args, env
         )
@@ -325,6 +326,20 @@ class ContainerExecutor(Executor):
         execution = ContainerExecution(self, container.id, task_id, log_path)
         execution.begin()
         return execution
+
+    def hand_over(self, data):
+        """Give the task's directory to the configured user, when the agent may (as root):
+        the task can write in it, and root can still remove it afterwards."""
+        user = self.config.container.user
+        if not user or os.getuid() != 0:
+            return
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or not (gid or uid).isdigit():
+            return
+        uid, gid = int(uid), int(gid or uid)
+        for directory, subdirectories, names in os.walk(data):
+            for name in [directory, *(os.path.join(directory, n) for n in subdirectories + names)]:
+                os.chown(name, uid, gid, follow_symlinks=False)
 
     def remove(self, container_id, task_id):
         try:

@@ -185,3 +185,16 @@ def test_a_container_left_by_an_earlier_attempt_does_not_block_the_task(
 
     assert "second attempt\n[ponos-agent] exit code 0\n" in fake_api.log_of(task)
     fake_api.wait_for(lambda: not engine.containers(**{"ponos.task": task.id}), 10, "removal")
+
+
+def test_a_task_runs_as_the_configured_user_in_a_directory_it_may_write(
+    fake_api, start_container_agent
+):
+    task = fake_api.add_task(
+        'echo "user=$(id -u):$(id -g)"; echo written > /data/current/out.txt', image=BUSYBOX_IMAGE
+    )
+    start_container_agent({"user": "1000:1000"})
+    fake_api.wait_for_state(task, "completed")
+
+    assert "user=1000:1000\n" in fake_api.log_of(task)
+    assert fake_api.stored_artifact(task, "out.txt")[0] == b"written\n"
