@@ -196,6 +196,11 @@ class Agent:
             # The server announces a task until it is reported running
             if task_id in self.runners:
                 return
+            # A task never starts twice: an announcement of a task this agent saw to its end
+            # comes from a poll answered before the end was reported (a slow answer)
+            if self.ended.get(task_id) is not None:
+                logger.info("Ignoring a late start_task for task %s, which ended", task_id)
+                return
             runner = TaskRunner(task_id, self.config, self.client, self.executor)
             self.runners[task_id] = runner
         self.ended.pop(task_id, None)

@@ -138,3 +138,20 @@ def test_log_url_refused_by_the_storage_is_replaced(fake_api, start_agent, tmp_p
 
     last_signature = int(fake_api.log_uploads[-1][1])
     assert str(last_signature) not in fake_api.expired_signatures
+
+
+def test_a_late_start_task_for_a_task_that_ended_never_runs_it_again(
+    fake_api, start_agent, tmp_path
+):
+    task = fake_api.add_task('echo run >> "$OUT/runs"', env={"OUT": str(tmp_path)})
+    start_agent()
+    fake_api.wait_for_state(task, "completed")
+    reads = task.definition_reads
+    # As a poll answered before the task's end was reported, arriving after it
+    fake_api.extra_actions = [{"action": "start_task", "task_id": task.id}]
+    polls = len(fake_api.polls)
+    fake_api.wait_for(lambda: len(fake_api.polls) > polls + 5, message="more polls")
+
+    assert (tmp_path / "runs").read_text() == "run\n"
+    assert task.definition_reads == reads
+    assert task.reports == ["running", "completed"]
