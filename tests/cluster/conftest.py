@@ -17,6 +17,8 @@ from tests.e2e.helpers import Service, clean_environ, wait_for
 from tests.e2e.stack import Stack
 from tests.ponos.agent.engine import BUSYBOX_IMAGE
 
+TASK_CONTAINERS = {"label": ["ponos.task"]}
+
 
 def check_machine():
     problems = []
@@ -79,6 +81,8 @@ def cluster(tmp_path_factory, engine):
     for image in ("docker.io/tests/marker:1", "docker.io/tests/writer:1"):
         engine.podman("tag", BUSYBOX_IMAGE, image)
     cluster.engine, cluster.shared = engine, tmp_path_factory.getbasetemp()
+    # Containers of other tests of the session are theirs to check
+    before = {c.id for c in engine.client.containers.list(all=True, filters=TASK_CONTAINERS)}
     stack = s3 = None
     try:
         gateway = cluster.start_network()
@@ -104,7 +108,11 @@ def cluster(tmp_path_factory, engine):
             signal.signal(signal.SIGTERM, previous)
             leftovers = AgentHost.leftovers(tag)
             assert not leftovers, f"Namespaces or links left behind: {leftovers}"
-            containers = engine.client.containers.list(all=True, filters={"label": ["ponos.task"]})
+            containers = [
+                container
+                for container in engine.client.containers.list(all=True, filters=TASK_CONTAINERS)
+                if container.id not in before
+            ]
             for container in containers:
                 container.remove(force=True)
             assert not containers, f"Containers left behind: {[c.name for c in containers]}"

@@ -111,4 +111,7 @@ def start_container_agent(container_config, engine, fake_api):
         assert agent.error is None, f"the agent failed: {agent.error!r}"
     left = engine.containers(**{"ponos.agent": fake_api.agent_id})
     engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
+    # Also those a failed test made itself
+    for task_id in list(fake_api.tasks):
+        engine.remove_containers(**{"ponos.task": task_id})
     assert left == [], "containers were left behind"
