@@ -177,3 +177,33 @@ def test_two_agents_on_one_engine_leave_each_other_s_containers_alone(
             left = engine.containers(**{"ponos.agent": api.agent_id})
             engine.remove_containers(**{"ponos.agent": api.agent_id})
             assert left == []
+
+
+def test_a_container_that_ended_while_its_agent_was_dead_is_reported_by_the_next_life(
+    fake_api, engine, tmp_path
+):
+    task = fake_api.add_task("echo begun; sleep 1; echo done; exit 5", image=BUSYBOX_IMAGE)
+    data_dir = tmp_path / "data"
+    log_path = tmp_path / "agent.log"
+    first = run_container_agent(fake_api, engine, data_dir, log_path)
+    second = None
+    try:
+        fake_api.wait_for_state(task, "running")
+        first.send_signal(signal.SIGSTOP)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        [container] = engine.containers(**{"ponos.task": task.id})
+        container.wait(timeout=30)
+        second = run_container_agent(fake_api, engine, data_dir, log_path)
+        fake_api.wait_for_state(task, "failed")
+    finally:
+        for agent in (first, second):
+            if agent is not None and agent.poll() is None:
+                agent.send_signal(signal.SIGTERM)
+                agent.wait(30)
+        engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
+
+    assert "begun\ndone\n" in fake_api.log_of(task), log_path.read_text()
+    assert fake_api.log_of(task).endswith("[ponos-agent] exit code 5\n")
+    assert task.reports == ["running", "failed"]
+    assert task.exit_codes == [None, 5]
