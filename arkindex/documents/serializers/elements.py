@@ -5,7 +5,8 @@ from arkindex.documents.models import Element, ElementType
 from arkindex.documents.serializers.fields import (
     CorpusSummarySerializer,
     NullField,
-    NullOnlyField,
+    NullImageField,
+    NullPolygonField,
     corpus_field,
 )
 
@@ -116,8 +117,8 @@ class ElementCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="An element of the same corpus to create this one under.",
     )
-    image = NullOnlyField(help_text="Only null: this server has no images.")
-    polygon = NullOnlyField(help_text="Only null: this server has no zones.")
+    image = NullImageField(help_text="Only null: this server has no images.")
+    polygon = NullPolygonField(help_text="Only null: this server has no zones.")
     worker_run_id = serializers.UUIDField(
         required=False,
         allow_null=True,

@@ -1,4 +1,3 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,7 +17,6 @@ class NullField(serializers.Field):
         return None
 
 
-@extend_schema_field(OpenApiTypes.NONE)
 class NullOnlyField(serializers.Field):
     """A field accepted only as null: base-worker sends `image` and `polygon` as null, and
     this server has no images nor zones."""
@@ -55,3 +53,19 @@ def corpus_field(request):
     if request is None:
         return Corpus.objects.none()
     return Corpus.objects.filter(readable_corpora(request.user))
+
+
+@extend_schema_field({"type": "string", "format": "uuid", "nullable": True})
+class NullImageField(NullOnlyField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "number"}},
+        "nullable": True,
+    }
+)
+class NullPolygonField(NullOnlyField):
+    pass
