@@ -10,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from arkindex.api.errors import validation_error
 from ponos import states
 from ponos.models import State, Task
-from ponos.storage import StorageError, get_storage, log_key
+from ponos.storage import INLINE, StorageError, get_storage, log_key
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,13 @@ def full_log_url(task):
     """A signed GET URL of the whole log, or None when the task never reached an agent."""
     if not may_have_log(task):
         return None
-    return get_storage().presigned_get(settings.PONOS_LOGS_BUCKET, log_key(task.id))
+    # Shown as text in the browser; the local backend adds nosniff and a sandbox to it
+    return get_storage().presigned_get(
+        settings.PONOS_LOGS_BUCKET,
+        log_key(task.id),
+        content_type="text/plain; charset=utf-8",
+        disposition=INLINE,
+    )
 
 
 def log_tail(task):

@@ -125,7 +125,8 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
     gpu_id = serializers.SerializerMethodField()
     parents = TaskParentSerializer(many=True, read_only=True)
     s3_logs_put_url = serializers.SerializerMethodField(
-        help_text="A signed PUT URL for the whole log (text/plain), fresh at each call."
+        help_text="A signed PUT URL for the whole log (text/plain), fresh at each call; null "
+        "once the task is finished, whose log can no longer change."
     )
 
     class Meta:
@@ -154,7 +155,11 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
     def get_gpu_id(self, task) -> str | None:
         return task.gpu.gpu_id if task.gpu_id else None
 
-    def get_s3_logs_put_url(self, task) -> str:
+    def get_s3_logs_put_url(self, task) -> str | None:
+        # The agent uploads the last log before its final report: a finished task's log is
+        # kept as it is.
+        if not task.is_active:
+            return None
         return log_put_url(task)
 
 
