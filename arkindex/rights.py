@@ -85,3 +85,19 @@ def corpus_level(user, corpus):
     if corpus.public:
         return max(level, Level.GUEST)
     return level
+
+
+def known_users(user):
+    """
+    A Q on users that `user` may find by email: those who share a corpus or a farm with
+    them (any level), everyone for a superuser. Adding a member by email answers alike for
+    an unknown address and for a user outside this circle, so that emails cannot be probed.
+    """
+    if user.is_admin:
+        return Q()
+    corpora = CorpusMembership.objects.filter(user_id=user.pk).values("corpus_id")
+    return (
+        Q(corpus_memberships__corpus_id__in=corpora)
+        # Farm memberships are reached by their name: `arkindex` does not import `ponos`
+        | Q(farm_memberships__farm__memberships__user_id=user.pk)
+    )

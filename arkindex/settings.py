@@ -76,6 +76,8 @@ PONOS_DEFAULT_ENV = env_json_object("PONOS_DEFAULT_ENV", {})
 # Values of throttled anonymous endpoints, per client address.
 ARKINDEX_LOGIN_RATE = env_rate("ARKINDEX_LOGIN_RATE", "30/min")
 ARKINDEX_REGISTER_RATE = env_rate("ARKINDEX_REGISTER_RATE", "60/min")
+# CreateCorpusMembership per user: adding members by email must not probe many addresses.
+ARKINDEX_MEMBERSHIP_RATE = env_rate("ARKINDEX_MEMBERSHIP_RATE", "100/hour")
 # Reverse proxies in front of the app that append the client address to X-Forwarded-For.
 # 0 (no proxy): the throttles use the connection's address and ignore the header, which
 # any client can forge; behind one TLS proxy, set 1.
@@ -192,6 +194,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login": ARKINDEX_LOGIN_RATE,
         "register": ARKINDEX_REGISTER_RATE,
+        "membership": ARKINDEX_MEMBERSHIP_RATE,
     },
     "NUM_PROXIES": ARKINDEX_NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
