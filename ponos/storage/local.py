@@ -33,6 +33,7 @@ TEMP_PREFIX = ".ponos-upload-"
 CHUNK_SIZE = 1024 * 1024
 # The longest key S3 accepts, in UTF-8 bytes
 MAX_KEY_LENGTH = 1024
+MAX_SEGMENT_BYTES = 255
 
 # Errors that only mean "there is no object under this key": the path, or one of its parent
 # directories, does not exist, is a directory (a prefix of other keys) or is a file.
@@ -64,6 +65,9 @@ def check_key(key: str) -> None:
             raise InvalidKeyError("A key cannot contain empty, '.' or '..' segments.")
         if segment.startswith(TEMP_PREFIX):
             raise InvalidKeyError(f"Key segments cannot start with {TEMP_PREFIX!r}.")
+        if len(segment.encode()) > MAX_SEGMENT_BYTES:
+            # The longest file name the file systems we run on accept
+            raise InvalidKeyError(f"A key's segments cannot exceed {MAX_SEGMENT_BYTES} bytes.")
 
 
 @contextlib.contextmanager
