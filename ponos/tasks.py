@@ -127,7 +127,18 @@ def caller_task(request, process_id):
 
 
 def create_task(caller, *, parents, **fields):
-    """Add a task to the caller's run (CreateTask); `fields` are the validated body."""
+    """Add a task to the caller's run (CreateTask); `fields` are the validated body.
+
+    The new task's priority is at most the caller's own (its default): code in a task must
+    not jump the queue of a farm it shares with others.
+    """
+    fields.setdefault("priority", caller.priority)
+    if fields["priority"] > caller.priority:
+        raise validation_error(
+            "priority",
+            f"A task adds tasks of at most its own priority, {caller.priority}; "
+            f"this one asks for {fields['priority']}.",
+        )
     parent_ids = set(parents)
     found = dict(
         Task.objects.filter(

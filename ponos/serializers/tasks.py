@@ -191,7 +191,10 @@ class TaskCreateSerializer(serializers.Serializer):
     )
     requires_gpu = serializers.BooleanField(required=False, default=False)
     priority = serializers.IntegerField(
-        required=False, default=10, min_value=-(2**31), max_value=2**31 - 1
+        required=False,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="At most the calling task's own priority, which is the default.",
     )
     ttl = serializers.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, help_text="Seconds; 0 = none."
