@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "arkindex.api.metrics.RequestMetricsMiddleware",
     "arkindex.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "arkindex.api.middleware.StrictTransportSecurityMiddleware",
     # Serves the admin's and the docs page's static files without debug mode
     # (`manage.py collectstatic` fills STATIC_ROOT).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -168,6 +169,9 @@ CSRF_COOKIE_NAME = "arkindex.csrf"
 # API checks CSRF itself and answers in its JSON format.
 CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
 LOGIN_URL = "/ui/login/"
+# Behind an HTTPS public URL, browsers keep to HTTPS for a year
+# (StrictTransportSecurityMiddleware); not for subdomains, which may be other services.
+ARKINDEX_HSTS_SECONDS = 365 * 24 * 3600
 # Behind an HTTPS public URL, the session and CSRF cookies never travel over plain HTTP.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = urlsplit(ARKINDEX_PUBLIC_URL).scheme == "https"
 # An origin is a scheme and a host: a path in the public URL would never match one.
