@@ -35,6 +35,10 @@ ARKINDEX_ALLOWED_HOSTS = ALLOWED_HOSTS = env_list(
 )
 ARKINDEX_PUBLIC_URL = env_url("ARKINDEX_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 ARKINDEX_REDIS_URL = env_url("ARKINDEX_REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Without Redis: a directory where the processes of this machine share their cache
+ARKINDEX_CACHE_DIR = env_str("ARKINDEX_CACHE_DIR")
+if ARKINDEX_CACHE_DIR and not Path(ARKINDEX_CACHE_DIR).is_absolute():
+    ARKINDEX_CACHE_DIR = str(BASE_DIR / ARKINDEX_CACHE_DIR)
 ARKINDEX_MAX_BODY_SIZE = env_int("ARKINDEX_MAX_BODY_SIZE", 10 * 1024 * 1024, minimum=1)
 
 ARKINDEX_DATABASE_URL = env_str("ARKINDEX_DATABASE_URL", "sqlite:///var/arkindex.sqlite3")
@@ -236,7 +240,17 @@ if ARKINDEX_REDIS_URL:
             "LOCATION": ARKINDEX_REDIS_URL,
         }
     }
+elif ARKINDEX_CACHE_DIR:
+    # Without Redis, the processes of one machine (make run's gunicorn workers) share a
+    # cache in files: a throttle counts the requests of every worker, not of one.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": ARKINDEX_CACHE_DIR,
+        }
+    }
 else:
+    # One process only: each process counts for itself
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 RQ_QUEUES = {
