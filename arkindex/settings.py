@@ -197,6 +197,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "arkindex.api.schema.ArkindexAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "arkindex.api.negotiation.JSONWhateverTheAccept",
     "DEFAULT_PARSER_CLASSES": ["arkindex.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "arkindex.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
