@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 ARGS ?=
 
-.PHONY: install system run test test-cluster checks pytest bench fuzz lint format clean
+.PHONY: install system run test test-cluster checks pytest pytest-sqlite bench fuzz lint format clean
 
 install: $(VENV)/.installed
 
@@ -23,9 +23,11 @@ system:
 run: install
 	PORT=$(PORT) scripts/run
 
-## The whole suite against a throwaway PostgreSQL, with lint, migration and schema checks.
+## The whole suite against a throwaway PostgreSQL, with lint, migration and schema checks,
+## then again on SQLite, the embedded default.
 test: install system
 	scripts/with-postgres $(MAKE) --no-print-directory checks pytest-here
+	$(MAKE) --no-print-directory pytest-sqlite
 
 checks:
 	$(BIN)/ruff check .
@@ -37,6 +39,14 @@ checks:
 ## Part of the suite against its own throwaway PostgreSQL: make pytest ARGS=tests/ponos
 pytest: install
 	scripts/with-postgres $(BIN)/pytest $(ARGS)
+
+## The suite on SQLite, where it can run (the README's "The SQLite default" says what cannot
+## and why), in two processes: make pytest-sqlite ARGS=tests/process
+SQLITE_TESTS ?= tests --ignore=tests/cluster --ignore=tests/e2e --ignore=tests/reliability \
+	--ignore=tests/ponos/agent
+pytest-sqlite: install
+	ARKINDEX_DATABASE_URL=sqlite:///var/test/arkindex.sqlite3 $(BIN)/pytest -n 2 \
+		$(if $(ARGS),$(ARGS),$(SQLITE_TESTS))
 
 # The cluster test needs root and its own target (test-cluster)
 pytest-here:

@@ -95,3 +95,19 @@ def readable_in_corpus(user, prefix=""):
     if user.is_admin:
         return Q()
     return public(f"{prefix}corpus_id") | member_of(user, f"{prefix}corpus_id", Level.GUEST)
+
+
+def known_users(user):
+    """
+    A Q on users that `user` may find by email: those who share a corpus or a farm with
+    them (any level), everyone for a superuser. Adding a member by email answers alike for
+    an unknown address and for a user outside this circle, so that emails cannot be probed.
+    """
+    if user.is_admin:
+        return Q()
+    corpora = CorpusMembership.objects.filter(user_id=user.pk).values("corpus_id")
+    return (
+        Q(corpus_memberships__corpus_id__in=corpora)
+        # Farm memberships are reached by their name: `arkindex` does not import `ponos`
+        | Q(farm_memberships__farm__memberships__user_id=user.pk)
+    )

@@ -35,6 +35,10 @@ ARKINDEX_ALLOWED_HOSTS = ALLOWED_HOSTS = env_list(
 )
 ARKINDEX_PUBLIC_URL = env_url("ARKINDEX_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 ARKINDEX_REDIS_URL = env_url("ARKINDEX_REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Without Redis: a directory where the processes of this machine share their cache
+ARKINDEX_CACHE_DIR = env_str("ARKINDEX_CACHE_DIR")
+if ARKINDEX_CACHE_DIR and not Path(ARKINDEX_CACHE_DIR).is_absolute():
+    ARKINDEX_CACHE_DIR = str(BASE_DIR / ARKINDEX_CACHE_DIR)
 ARKINDEX_MAX_BODY_SIZE = env_int("ARKINDEX_MAX_BODY_SIZE", 10 * 1024 * 1024, minimum=1)
 
 ARKINDEX_DATABASE_URL = env_str("ARKINDEX_DATABASE_URL", "sqlite:///var/arkindex.sqlite3")
@@ -76,6 +80,8 @@ PONOS_DEFAULT_ENV = env_json_object("PONOS_DEFAULT_ENV", {})
 # Values of throttled anonymous endpoints, per client address.
 ARKINDEX_LOGIN_RATE = env_rate("ARKINDEX_LOGIN_RATE", "30/min")
 ARKINDEX_REGISTER_RATE = env_rate("ARKINDEX_REGISTER_RATE", "60/min")
+# CreateCorpusMembership per user: adding members by email must not probe many addresses.
+ARKINDEX_MEMBERSHIP_RATE = env_rate("ARKINDEX_MEMBERSHIP_RATE", "100/hour")
 # Reverse proxies in front of the app that append the client address to X-Forwarded-For.
 # 0 (no proxy): the throttles use the connection's address and ignore the header, which
 # any client can forge; behind one TLS proxy, set 1.
@@ -113,6 +119,7 @@ MIDDLEWARE = [
     "arkindex.api.metrics.RequestMetricsMiddleware",
     "arkindex.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "arkindex.api.middleware.StrictTransportSecurityMiddleware",
     # Serves the admin's and the docs page's static files without debug mode
     # (`manage.py collectstatic` fills STATIC_ROOT).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -167,6 +174,9 @@ CSRF_COOKIE_NAME = "arkindex.csrf"
 # API checks CSRF itself and answers in its JSON format.
 CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
 LOGIN_URL = "/ui/login/"
+# Behind an HTTPS public URL, browsers keep to HTTPS for a year
+# (StrictTransportSecurityMiddleware); not for subdomains, which may be other services.
+ARKINDEX_HSTS_SECONDS = 365 * 24 * 3600
 # Behind an HTTPS public URL, the session and CSRF cookies never travel over plain HTTP.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = urlsplit(ARKINDEX_PUBLIC_URL).scheme == "https"
 # An origin is a scheme and a host: a path in the public URL would never match one.
@@ -188,11 +198,13 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "arkindex.api.schema.ArkindexAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "arkindex.api.negotiation.JSONWhateverTheAccept",
     "DEFAULT_PARSER_CLASSES": ["arkindex.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "arkindex.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "login": ARKINDEX_LOGIN_RATE,
         "register": ARKINDEX_REGISTER_RATE,
+        "membership": ARKINDEX_MEMBERSHIP_RATE,
     },
     "NUM_PROXIES": ARKINDEX_NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -230,7 +242,17 @@ if ARKINDEX_REDIS_URL:
             "LOCATION": ARKINDEX_REDIS_URL,
         }
     }
+elif ARKINDEX_CACHE_DIR:
+    # Without Redis, the processes of one machine (make run's gunicorn workers) share a
+    # cache in files: a throttle counts the requests of every worker, not of one.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": ARKINDEX_CACHE_DIR,
+        }
+    }
 else:
+    # One process only: each process counts for itself
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 RQ_QUEUES = {

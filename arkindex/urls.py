@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from arkindex.health import health
+from arkindex.users.admin import throttled_admin_login
 from ponos.metrics import metrics
 
 api_patterns = [
@@ -21,6 +22,8 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("metrics", metrics, name="metrics"),
     path("storage/", include("ponos.storage.urls")),
+    # Before the admin's own URLs, which would answer /admin/login/ unthrottled
+    path("admin/login/", throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("ui/", include("pages.urls")),
     path("", RedirectView.as_view(url="/ui/", permanent=False), name="root"),

@@ -10,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from arkindex.api.errors import validation_error
 from ponos import states
 from ponos.models import State, Task
-from ponos.storage import StorageError, get_storage, log_key
+from ponos.storage import INLINE, StorageError, get_storage, log_key
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,13 @@ def full_log_url(task):
     """A signed GET URL of the whole log, or None when the task never reached an agent."""
     if not may_have_log(task):
         return None
-    return get_storage().presigned_get(settings.PONOS_LOGS_BUCKET, log_key(task.id))
+    # Shown as text in the browser; the local backend adds nosniff and a sandbox to it
+    return get_storage().presigned_get(
+        settings.PONOS_LOGS_BUCKET,
+        log_key(task.id),
+        content_type="text/plain; charset=utf-8",
+        disposition=INLINE,
+    )
 
 
 def log_tail(task):
@@ -121,7 +127,18 @@ def caller_task(request, process_id):
 
 
 def create_task(caller, *, parents, **fields):
-    """Add a task to the caller's run (CreateTask); `fields` are the validated body."""
+    """Add a task to the caller's run (CreateTask); `fields` are the validated body.
+
+    The new task's priority is at most the caller's own (its default): code in a task must
+    not jump the queue of a farm it shares with others.
+    """
+    fields.setdefault("priority", caller.priority)
+    if fields["priority"] > caller.priority:
+        raise validation_error(
+            "priority",
+            f"A task adds tasks of at most its own priority, {caller.priority}; "
+            f"this one asks for {fields['priority']}.",
+        )
     parent_ids = set(parents)
     found = dict(
         Task.objects.filter(

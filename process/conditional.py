@@ -70,16 +70,21 @@ def version_statement(caller):
         .values_list("revision", "claimed", "farm__name", "creator__display_name")
     )[:1]
     sql, params = queryset.query.sql_with_params()
-    if list(params).count(PLACEHOLDER) != 1:
+    # The parameter as the database receives it: a UUID on PostgreSQL, 32 hex digits on
+    # SQLite, which has no UUID type.
+    placeholder = Process._meta.pk.get_db_prep_value(PLACEHOLDER, connection)
+    positions = [index for index, value in enumerate(params) if value == placeholder]
+    if len(positions) != 1:
         raise AssertionError("The process id must appear once among the parameters.")
-    return sql, tuple(params)
+    return sql, tuple(params), positions[0]
 
 
 def current_process_etag(user, process_id):
     """The ETag of the process as `user` would read it now, or None when the user may not
     read it (or it does not exist): one statement."""
-    sql, params = version_statement(Caller(user.pk, bool(user.is_admin)))
-    params = [process_id if value == PLACEHOLDER else value for value in params]
+    sql, params, position = version_statement(Caller(user.pk, bool(user.is_admin)))
+    params = list(params)
+    params[position] = Process._meta.pk.get_db_prep_value(process_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

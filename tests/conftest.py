@@ -27,6 +27,18 @@ from tests.factories import (
 from tests.ponos.agent.engine import Engine
 
 
+def pytest_collection_modifyitems(config, items):
+    """On SQLite, skip the tests that need PostgreSQL itself (marked `postgresql`)."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: the suite runs on SQLite")
+    for item in items:
+        if item.get_closest_marker("postgresql"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     # Production hashing is slow on purpose; tests create many users.

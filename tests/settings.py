@@ -14,3 +14,12 @@ os.environ.setdefault("ARKINDEX_STORAGE_DIR", tempfile.mkdtemp(prefix="arkindex-
 os.environ.setdefault("ARKINDEX_STORAGE", "local")
 
 from arkindex.settings import *  # noqa: F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A test database in a file, as `make run` has, rather than in memory: an in-memory
+    # database shared between threads locks whole tables and ignores the busy timeout, which
+    # the concurrency tests would meet and the real default never does. pytest-xdist gives
+    # each worker a copy of its own (suffixed names).
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"arkindex-test-{os.getpid()}.sqlite3")
+    }

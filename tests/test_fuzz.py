@@ -1,10 +1,11 @@
 """Fuzzing the API against its own schema with schemathesis, in-process through WSGI.
 
 Every operation of the schema gets generated requests, valid ones and ones that break the
-schema on purpose, as a superuser and as an outsider. Whatever the input, no answer is a
-5xx, every answer (errors included) has a status, a content type and a body that the
-schema declares for the operation, and no answer holds a secret (a farm seed, an agent
-token, a task token).
+schema on purpose, as a superuser and as an outsider, half of them with odd headers
+(If-None-Match and other conditional headers, ranges, forged proxy headers). Whatever the
+input, no answer is a 5xx, every answer (errors included) has a status, a content type and
+a body that the schema declares for the operation, and no answer holds a secret (a farm
+seed, an agent token, a task token).
 
 `make test` runs a few examples per operation and caller with a fixed seed;
 `make fuzz` runs many more (`--fuzz-examples`, and `--fuzz-seed` to explore elsewhere).
@@ -145,6 +146,31 @@ def use_real_ids(case, ids):
 HOSTILE = ["\x00", "../" * 40 + "etc/passwd", "9" * 400, "\u202e\ufeff", "%00%2e%2e"]
 
 
+# Headers a browser, a cache or an attacker may send with any request: conditional ones on
+# every operation (SQLite once answered 500 to any If-None-Match on RetrieveProcess), odd
+# ranges and types, forged proxy headers, and long or malformed values.
+ODD_HEADERS = [
+    {"If-None-Match": "*"},
+    {"If-None-Match": '"0123456789abcdef"'},
+    {"If-None-Match": 'W/"x", "y", *'},
+    {"If-None-Match": "not-a-quoted-tag"},
+    {"If-None-Match": '"' + "a" * 4000 + '"'},
+    {"If-Match": "*", "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
+    {"If-Modified-Since": "yesterday", "If-Unmodified-Since": "\u00e9t\u00e9"},
+    {"Range": "bytes=0-0,5-"},
+    {"Range": "bytes=-999999999999999999999"},
+    {"Accept": "text/html;q=0.1, */*;q=0.0"},
+    {"Accept": "application/xml"},
+    {"Accept-Language": "zz-ZZ, *;q=0.5"},
+    {"Accept-Encoding": "gzip;q=1, br, *"},
+    {"X-Forwarded-For": "1.2.3.4, , not-an-address"},
+    {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    {"Origin": "https://evil.example", "Referer": "javascript:alert(1)"},
+    {"Cookie": "sessionid=" + "x" * 300 + "; arkindex.csrf=%00"},
+    {"X-CSRFToken": "\u00ff" * 64},
+]
+
+
 def inject(case, text):
     """Append `text` to every string of the body and query, and add it as a key and a value
     to every JSON object of the body (configurations, env)."""
@@ -208,15 +234,18 @@ def test_every_answer_conforms_to_the_schema(
         case=strategy,
         real_ids=st.integers(0, 3).map(bool),
         hostile=st.sampled_from([None, None, None, *HOSTILE]),
+        # Odd headers in one case out of two
+        odd=st.sampled_from([{}] * len(ODD_HEADERS) + ODD_HEADERS),
     )
-    def fuzz(case, real_ids, hostile):
+    def fuzz(case, real_ids, hostile, odd):
         if real_ids:
             use_real_ids(case, ids)
         if hostile:
             inject(case, hostile)
         examples.append(1)
-        response = case.call(headers=headers)
-        case.validate_response(response, checks=checks, headers=headers)
+        sent = {**odd, **headers}
+        response = case.call(headers=sent)
+        case.validate_response(response, checks=checks, headers=sent)
 
     fuzz()
     request.node.user_properties.append(("fuzz_examples", len(examples)))

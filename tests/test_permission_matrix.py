@@ -688,7 +688,7 @@ def build_world():
         "outsider": UserFactory(email="oscar@example.com"),
         "farm_guest": UserFactory(email="frank@example.com"),
     }
-    UserFactory(email="newcomer@example.com")
+    newcomer = UserFactory(email="newcomer@example.com")
     corpus = CorpusFactory(name="Private corpus")
     for name, level in [
         ("corpus_admin", Level.ADMIN),
@@ -700,6 +700,8 @@ def build_world():
     farm, other_farm = FarmFactory(name="Main farm"), FarmFactory(name="Other farm")
     for name in ["farm_guest", "creator", "corpus_admin"]:
         FarmMembershipFactory(farm=farm, user=users[name], level=Level.GUEST)
+    # Shares a farm with the corpus admin, who may then find them by email
+    FarmMembershipFactory(farm=farm, user=newcomer, level=Level.GUEST)
     agents = {
         "agent": AgentFactory(farm=farm, hostname="agent-main", last_ping=now),
         "farm_agent": AgentFactory(farm=farm, hostname="agent-idle", last_ping=now),

@@ -31,3 +31,23 @@ class BodySizeLimitMiddleware:
                     f"The request body is {length} bytes; the limit is {limit} bytes.",
                 )
         return self.get_response(request)
+
+
+class StrictTransportSecurityMiddleware:
+    """Send Strict-Transport-Security on every answer when the public URL is HTTPS.
+
+    Django's SecurityMiddleware sends it only on requests it sees as secure, which behind a
+    TLS proxy depends on the proxy setting X-Forwarded-Proto. The public URL says how users
+    reach the service whatever the proxy sends; browsers ignore the header over plain HTTP.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.ARKINDEX_PUBLIC_URL.startswith("https://"):
+            response.setdefault(
+                "Strict-Transport-Security", f"max-age={settings.ARKINDEX_HSTS_SECONDS}"
+            )
+        return response

@@ -35,3 +35,12 @@ class ClientAddressThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class UserThrottle(ClientAddressThrottle):
+    """Throttle a scope per authenticated user, from whatever address they call."""
+
+    def get_cache_key(self, request, view):
+        if not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}

@@ -5,6 +5,7 @@ from rest_framework import generics
 from rest_framework.exceptions import PermissionDenied
 
 from arkindex.api.errors import validation_error
+from arkindex.api.throttling import UserThrottle
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.corpora.serializers import (
     CorpusDetailSerializer,
@@ -51,12 +52,24 @@ class CorpusDetail(generics.RetrieveAPIView):
         return corpus
 
 
+class MembershipThrottle(UserThrottle):
+    """Adding members by email, per user (ARKINDEX_MEMBERSHIP_RATE)."""
+
+    scope = "membership"
+
+
 class CorpusMembershipList(generics.ListCreateAPIView):
-    """Members of a corpus, for its admins."""
+    """Members of a corpus, for its admins. New members are found by email among the users
+    who share a corpus or a farm with the caller; adding them is throttled per user."""
 
     operation_ids = {"get": "ListCorpusMemberships", "post": "CreateCorpusMembership"}
     serializer_class = CorpusMembershipSerializer
     queryset = CorpusMembership.objects.none()
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [MembershipThrottle()]
+        return super().get_throttles()
 
     def get_corpus(self):
         if not hasattr(self, "_corpus"):

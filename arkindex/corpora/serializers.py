@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.documents.serializers.element_types import ElementTypeSerializer
+from arkindex.rights import known_users
 from arkindex.users.models import User
 
 
@@ -26,8 +27,11 @@ class CorpusMembershipSerializer(serializers.ModelSerializer):
     user = serializers.SlugRelatedField(
         slug_field="email",
         queryset=User.objects.all(),
-        help_text="The member's email address.",
-        error_messages={"does_not_exist": "No user has the email address {value}."},
+        help_text="The email address of a user who shares a corpus or a farm with the caller.",
+        error_messages={
+            "does_not_exist": "No user you share a corpus or a farm with has the email "
+            "address {value}."
+        },
     )
     level = serializers.ChoiceField(choices=Level.choices)
 
@@ -35,6 +39,14 @@ class CorpusMembershipSerializer(serializers.ModelSerializer):
         model = CorpusMembership
         fields = ["id", "user", "level"]
         read_only_fields = ["id"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None and request.user.is_authenticated:
+            # Unknown and unknowable addresses answer alike (arkindex.rights.known_users)
+            fields["user"].queryset = User.objects.filter(known_users(request.user)).distinct()
+        return fields
 
     def validate_user(self, user):
         corpus = self.context["corpus"]

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpResponse
 
+from arkindex.users.api import LoginThrottle
 from arkindex.users.models import User
 
 
@@ -17,3 +19,23 @@ class UserAdmin(BaseUserAdmin):
         ("Rights", {"fields": ["is_admin", "is_active"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "password1", "password2"]})]
+
+
+def throttled_admin_login(request, extra_context=None):
+    """
+    The admin's login page, throttled like Login and the pages' login: the same rate and
+    the same counter per client address, so that guessing a superuser's password here is
+    no faster than anywhere else. Only the POSTs checking a password count.
+    """
+    if request.method == "POST":
+        throttle = LoginThrottle()
+        if not throttle.allow_request(request, None):
+            wait = int(throttle.wait() or 1) + 1
+            response = HttpResponse(
+                f"Too many login attempts from your address: try again in {wait} s.",
+                status=429,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = str(wait)
+            return response
+    return admin.site.login(request, extra_context)

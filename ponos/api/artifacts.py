@@ -10,7 +10,7 @@ from ponos.api.access import calling_agent, calling_task, get_task_for_artifacts
 from ponos.artifacts import declare_artifact, path_errors, put_url
 from ponos.models import Artifact
 from ponos.serializers.artifacts import ArtifactCreateSerializer, ArtifactSerializer
-from ponos.storage import InvalidKeyError, artifact_key, get_storage
+from ponos.storage import ATTACHMENT, InvalidKeyError, artifact_key, get_storage
 
 
 class ArtifactList(generics.ListCreateAPIView):
@@ -86,9 +86,17 @@ class ArtifactDownload(generics.GenericAPIView):
     def get(self, request, id, path):
         task = get_task_for_artifacts(request, id)
         # No artifact has an invalid path, and one with a NUL cannot even be looked up.
-        if path_errors(path) or not Artifact.objects.filter(task=task, path=path).exists():
+        artifact = None
+        if not path_errors(path):
+            artifact = Artifact.objects.filter(task=task, path=path).only("content_type").first()
+        if artifact is None:
             raise Http404
+        # Saved, never shown: a task chooses its artifacts' contents and declared types
         url = get_storage().presigned_get(
-            settings.PONOS_ARTIFACTS_BUCKET, artifact_key(task.id, path)
+            settings.PONOS_ARTIFACTS_BUCKET,
+            artifact_key(task.id, path),
+            content_type=artifact.content_type,
+            disposition=ATTACHMENT,
+            filename=path.rsplit("/", 1)[-1],
         )
         return HttpResponseRedirect(url)

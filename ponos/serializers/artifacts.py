@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from ponos.artifacts import MAX_PATH_LENGTH, path_errors
+from ponos.artifacts import MAX_PATH_LENGTH, content_type_errors, path_errors
 from ponos.models import Artifact
 
 
@@ -20,7 +20,9 @@ class ArtifactCreateSerializer(serializers.ModelSerializer):
         max_length=MAX_PATH_LENGTH, trim_whitespace=False, help_text="Relative, '/'-separated."
     )
     size = serializers.IntegerField(min_value=0, help_text="Bytes.")
-    content_type = serializers.CharField(max_length=250, default="application/octet-stream")
+    content_type = serializers.CharField(
+        max_length=250, default="application/octet-stream", trim_whitespace=False
+    )
     s3_put_url = serializers.CharField(read_only=True)
 
     class Meta:
@@ -35,6 +37,12 @@ class ArtifactCreateSerializer(serializers.ModelSerializer):
         if error:
             raise serializers.ValidationError(error)
         return path
+
+    def validate_content_type(self, content_type):
+        error = content_type_errors(content_type)
+        if error:
+            raise serializers.ValidationError(error)
+        return content_type
 
     def validate_size(self, size):
         limit = settings.PONOS_ARTIFACT_MAX_SIZE

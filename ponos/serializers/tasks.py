@@ -128,7 +128,8 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
     gpu_id = serializers.SerializerMethodField()
     parents = TaskParentSerializer(many=True, read_only=True)
     s3_logs_put_url = serializers.SerializerMethodField(
-        help_text="A signed PUT URL for the whole log (text/plain), fresh at each call."
+        help_text="A signed PUT URL for the whole log (text/plain), fresh at each call; null "
+        "once the task is finished, whose log can no longer change."
     )
 
     class Meta:
@@ -158,7 +159,11 @@ class TaskDefinitionSerializer(serializers.ModelSerializer):
     def get_gpu_id(self, task) -> str | None:
         return task.gpu.gpu_id if task.gpu_id else None
 
-    def get_s3_logs_put_url(self, task) -> str:
+    def get_s3_logs_put_url(self, task) -> str | None:
+        # The agent uploads the last log before its final report: a finished task's log is
+        # kept as it is.
+        if not task.is_active:
+            return None
         return log_put_url(task)
 
 
@@ -190,7 +195,10 @@ class TaskCreateSerializer(serializers.Serializer):
     )
     requires_gpu = serializers.BooleanField(required=False, default=False)
     priority = serializers.IntegerField(
-        required=False, default=10, min_value=-(2**31), max_value=2**31 - 1
+        required=False,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="At most the calling task's own priority, which is the default.",
     )
     ttl = serializers.IntegerField(
         required=False, min_value=0, max_value=2**31 - 1, help_text="Seconds; 0 = none."

@@ -11,6 +11,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ponos.storage.base import (
+    ATTACHMENT,
+    INLINE,
     InvalidKeyError,
     ObjectInfo,
     Storage,
@@ -21,6 +23,8 @@ from ponos.storage.base import (
 from ponos.storage.local import check_key
 
 __all__ = [
+    "ATTACHMENT",
+    "INLINE",
     "InvalidKeyError",
     "ObjectInfo",
     "Storage",

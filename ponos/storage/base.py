@@ -1,9 +1,51 @@
 """The interface every storage backend implements, and the key layout of Ponos objects."""
 
 import abc
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.utils.http import content_disposition_header
+
+# What a download says when nothing better is known: browsers save it, never render it.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+# Types a browser shows without running anything (SVG and HTML run scripts; XML can hold
+# XHTML). Objects are served with their declared type only when it is one of these, and as
+# DEFAULT_CONTENT_TYPE otherwise: tasks choose their artifacts' types, and the local backend
+# serves them on the application's own origin.
+INERT_CONTENT_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/csv",
+        "application/json",
+        "application/pdf",
+        "application/zip",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-tar",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/zstd",
+        "application/x-7z-compressed",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/bmp",
+        "image/avif",
+        DEFAULT_CONTENT_TYPE,
+    }
+)
+
+# A charset parameter kept on a served text type: a name, nothing that could end the header.
+CHARSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,39}")
+
+# How a download is presented: "attachment" (saved) unless a caller asks for "inline"
+ATTACHMENT = "attachment"
+INLINE = "inline"
 
 
 class StorageError(Exception):
@@ -26,6 +68,33 @@ class ObjectInfo:
     size: int
     # Always timezone-aware, in UTC
     last_modified: datetime
+
+
+def served_content_type(declared: str | None) -> str:
+    """The Content-Type an object is served with: its declared type when it is inert (with
+    its charset, for text), DEFAULT_CONTENT_TYPE otherwise."""
+    if not declared:
+        return DEFAULT_CONTENT_TYPE
+    main, *params = declared.split(";")
+    main = main.strip().lower()
+    if main not in INERT_CONTENT_TYPES:
+        return DEFAULT_CONTENT_TYPE
+    if main.startswith("text/"):
+        for param in params:
+            name, _, value = param.partition("=")
+            value = value.strip().strip('"')
+            if name.strip().lower() == "charset" and CHARSET.fullmatch(value):
+                return f"{main}; charset={value.lower()}"
+    return main
+
+
+def disposition_header(disposition: str, filename: str | None = None) -> str:
+    """The Content-Disposition of a download: attachment unless ``disposition`` is inline."""
+    if disposition not in (ATTACHMENT, INLINE):
+        raise ValueError(f"A disposition is {ATTACHMENT!r} or {INLINE!r}, not {disposition!r}")
+    if filename:
+        return content_disposition_header(disposition == ATTACHMENT, filename)
+    return disposition
 
 
 def artifact_key(task_id, path: str) -> str:
@@ -67,8 +136,22 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def presigned_get(self, bucket: str, key: str) -> str:
-        """A URL downloading the object for ``url_expiry`` seconds; it supports ``Range``."""
+    def presigned_get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        disposition: str = ATTACHMENT,
+        filename: str | None = None,
+    ) -> str:
+        """
+        A URL downloading the object for ``url_expiry`` seconds; it supports ``Range``.
+
+        The response's ``Content-Type`` and ``Content-Disposition`` are signed into the URL:
+        ``served_content_type(content_type)`` and ``disposition`` (``attachment`` or
+        ``inline``) with ``filename``, whatever the object was uploaded with.
+        """
 
     @abc.abstractmethod
     def read_tail(self, bucket: str, key: str, nbytes: int) -> bytes | None:

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
-from ponos.storage.base import InvalidKeyError, ObjectInfo, Storage, StorageError
+from ponos.storage.base import (
+    ATTACHMENT,
+    InvalidKeyError,
+    ObjectInfo,
+    Storage,
+    StorageError,
+    disposition_header,
+    served_content_type,
+)
 from ponos.storage.signing import SignedRequest, UrlSigner
 
 # Where ponos.storage.urls is mounted in the root URL configuration
@@ -25,6 +33,7 @@ TEMP_PREFIX = ".ponos-upload-"
 CHUNK_SIZE = 1024 * 1024
 # The longest key S3 accepts, in UTF-8 bytes
 MAX_KEY_LENGTH = 1024
+MAX_SEGMENT_BYTES = 255
 
 # Errors that only mean "there is no object under this key": the path, or one of its parent
 # directories, does not exist, is a directory (a prefix of other keys) or is a file.
@@ -56,6 +65,9 @@ def check_key(key: str) -> None:
             raise InvalidKeyError("A key cannot contain empty, '.' or '..' segments.")
         if segment.startswith(TEMP_PREFIX):
             raise InvalidKeyError(f"Key segments cannot start with {TEMP_PREFIX!r}.")
+        if len(segment.encode()) > MAX_SEGMENT_BYTES:
+            # The longest file name the file systems we run on accept
+            raise InvalidKeyError(f"A key's segments cannot exceed {MAX_SEGMENT_BYTES} bytes.")
 
 
 @contextlib.contextmanager
@@ -76,7 +88,8 @@ class LocalStorage(Storage):
     """
     Storage in a directory of the application's host, for development and small installs.
 
-    Objects carry no metadata: their content type is guessed from the key when served.
+    Objects carry no metadata: the content type and disposition they are served with are
+    signed into each download URL (see ``ponos.storage.views``).
     """
 
     def __init__(
@@ -122,9 +135,18 @@ class LocalStorage(Storage):
         params = self.signer.sign("PUT", bucket, key, content_type, content_length)
         return self._url(bucket, key, params)
 
-    def presigned_get(self, bucket, key):
+    def presigned_get(
+        self, bucket, key, *, content_type=None, disposition=ATTACHMENT, filename=None
+    ):
         check_key(key)
-        return self._url(bucket, key, self.signer.sign("GET", bucket, key))
+        params = self.signer.sign(
+            "GET",
+            bucket,
+            key,
+            content_type=served_content_type(content_type),
+            disposition=disposition_header(disposition, filename),
+        )
+        return self._url(bucket, key, params)
 
     def _url(self, bucket: str, key: str, params: dict) -> str:
         self.bucket_dir(bucket)

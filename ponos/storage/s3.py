@@ -8,7 +8,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ponos.storage.base import ObjectInfo, Storage, StorageError
+from ponos.storage.base import (
+    ATTACHMENT,
+    ObjectInfo,
+    Storage,
+    StorageError,
+    disposition_header,
+    served_content_type,
+)
 
 DEFAULT_REGION = "us-east-1"
 
@@ -91,10 +98,20 @@ class S3Storage(Storage):
                 "put_object", Params=params, ExpiresIn=self.url_expiry, HttpMethod="PUT"
             )
 
-    def presigned_get(self, bucket, key):
+    def presigned_get(
+        self, bucket, key, *, content_type=None, disposition=ATTACHMENT, filename=None
+    ):
+        # Uploaders set any Content-Type (base-worker sends its own, never a disposition):
+        # the headers of the answer are signed into the query instead, where S3 applies them.
+        params = {
+            "Bucket": bucket,
+            "Key": key,
+            "ResponseContentType": served_content_type(content_type),
+            "ResponseContentDisposition": disposition_header(disposition, filename),
+        }
         with translate_errors(f"sign a download of {bucket}/{key}"):
             return self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.url_expiry
+                "get_object", Params=params, ExpiresIn=self.url_expiry
             )
 
     def read_tail(self, bucket, key, nbytes):

@@ -6,15 +6,21 @@ URL instead of credentials, and are not part of the API schema.
 """
 
 import logging
-import mimetypes
 import re
 
 from django.http import FileResponse, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from ponos.models import Task
 from ponos.storage import get_storage
-from ponos.storage.base import InvalidKeyError, StorageError
+from ponos.storage.base import (
+    ATTACHMENT,
+    INLINE,
+    InvalidKeyError,
+    StorageError,
+    served_content_type,
+)
 from ponos.storage.local import LocalStorage, TruncatedUploadError, check_key
 from ponos.storage.signing import SignatureError
 
@@ -22,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 # A single byte range: "bytes=<first>-<last>", "bytes=<first>-" or "bytes=-<suffix length>"
 SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+# The task id that starts the key of every log (`<id>.log`) and artifact (`<id>/<path>`)
+TASK_KEY = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})[/.]")
 
 
 class UnsatisfiableRange(Exception):
@@ -53,7 +62,7 @@ def object_view(request, bucket, key):
     try:
         if request.method == "PUT":
             return receive_object(request, storage, bucket, key, signed)
-        return serve_object(request, storage, bucket, key)
+        return serve_object(request, storage, bucket, key, signed)
     except InvalidKeyError as e:
         # A symbolic link inside the bucket leading out of it
         return text_response(str(e), 400)
@@ -62,13 +71,14 @@ def object_view(request, bucket, key):
         return text_response("The storage failed to handle this request.", 500)
 
 
-def serve_object(request, storage, bucket, key):
+def serve_object(request, storage, bucket, key, signed):
     """The whole object (200), or the single byte range the request asks for (206)."""
     opened = storage.open_object(bucket, key)
     if opened is None:
         return text_response("No such object.", 404)
     file, size = opened
-    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    # The type signed into the URL, checked again: never one a browser would run scripts of
+    content_type = served_content_type(signed.content_type)
     try:
         byte_range = parse_range(request.headers.get("Range"), size)
     except UnsatisfiableRange:
@@ -86,6 +96,21 @@ def serve_object(request, storage, bucket, key):
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Accept-Ranges"] = "bytes"
+    protect(response, signed.disposition)
+    return response
+
+
+def protect(response, disposition: str | None):
+    """
+    Headers that keep an object from running anything on the application's origin: saved
+    rather than shown unless the URL says inline, never sniffed into another type, and
+    rendered (if at all) in a sandbox with no script, no form and no origin of its own.
+    """
+    if disposition and not disposition.startswith((ATTACHMENT, INLINE)):
+        disposition = None
+    response["Content-Disposition"] = disposition or ATTACHMENT
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
     return response
 
 
@@ -133,8 +158,28 @@ class FileSlice:
         self.file.close()
 
 
+def closed_task_error(key: str) -> str | None:
+    """
+    Why the task owning a key no longer accepts uploads, or None when it does: a URL
+    signed while the task ran must not change its objects once it has finished. Keys the
+    API signs all start with their task's id; any other key has no owner to check.
+    """
+    match = TASK_KEY.match(key)
+    if match is None:
+        return None
+    task = Task.objects.filter(pk=match.group(1)).only("state").first()
+    if task is None:
+        return "No task owns this object any more: it cannot be uploaded."
+    if not task.is_active:
+        return f"The task is {task.state}: its logs and artifacts can no longer change."
+    return None
+
+
 def receive_object(request, storage, bucket, key, signed):
     """Store the request body as the object, within the limits the URL was signed with."""
+    closed = closed_task_error(key)
+    if closed:
+        return text_response(closed, 403)
     # Compared as sent, like S3 compares the signed header
     if request.META.get("CONTENT_TYPE", "") != signed.content_type:
         return text_response(f"This URL needs the Content-Type {signed.content_type!r}.", 403)

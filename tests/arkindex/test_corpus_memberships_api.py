@@ -77,6 +77,10 @@ class TestListCorpusMemberships:
 
 class TestCreateCorpusMembership:
     def test_an_admin_adds_a_member_by_email(self, corpus_admin, corpus, outsider):
+        # Oscar shares another corpus with Carol: she may find him by email
+        shared = CorpusFactory(name="Shared")
+        CorpusMembershipFactory(corpus=shared, user=corpus_admin, level=Level.GUEST)
+        CorpusMembershipFactory(corpus=shared, user=outsider, level=Level.GUEST)
         response = client_for(corpus_admin).post(
             memberships_url(corpus), {"user": "oscar@example.com", "level": 50}, format="json"
         )
@@ -107,12 +111,90 @@ class TestCreateCorpusMembership:
         response = client_for(outsider).post(memberships_url(corpus), {}, format="json")
         assert_error(response, 404, code="not_found")
 
-    def test_an_unknown_email_is_a_400_naming_the_user(self, corpus_admin, corpus):
+    def test_an_unknown_email_is_a_400_naming_the_address(self, corpus_admin, corpus):
         response = client_for(corpus_admin).post(
             memberships_url(corpus), {"user": "nobody@example.com", "level": 10}, format="json"
         )
         errors = assert_error(response, 400, code="does_not_exist", attr=["user"])
-        assert errors[0]["detail"] == "No user has the email address nobody@example.com."
+        assert errors[0]["detail"] == (
+            "No user you share a corpus or a farm with has the email address nobody@example.com."
+        )
+
+    def test_a_user_the_caller_shares_nothing_with_answers_like_an_unknown_email(
+        self, corpus_admin, outsider
+    ):
+        # Any user may create a corpus and try addresses on it
+        corpus = CorpusFactory(name="Probe")
+        CorpusMembershipFactory(corpus=corpus, user=outsider, level=Level.ADMIN)
+        client = client_for(outsider)
+
+        known = client.post(
+            memberships_url(corpus), {"user": "carol@example.com", "level": 10}, format="json"
+        )
+        unknown = client.post(
+            memberships_url(corpus), {"user": "nobody@example.com", "level": 10}, format="json"
+        )
+
+        assert known.status_code == unknown.status_code == 400
+        detail = "No user you share a corpus or a farm with has the email address {}."
+        assert known.json()["errors"] == [
+            {
+                "code": "does_not_exist",
+                "detail": detail.format("carol@example.com"),
+                "attr": ["user"],
+            }
+        ]
+        assert unknown.json()["errors"] == [
+            {
+                "code": "does_not_exist",
+                "detail": detail.format("nobody@example.com"),
+                "attr": ["user"],
+            }
+        ]
+        assert list(CorpusMembership.objects.filter(corpus=corpus)) == [
+            CorpusMembership.objects.get(corpus=corpus, user=outsider)
+        ]
+
+    def test_a_user_sharing_a_farm_is_found(self, corpus_admin, corpus, farm, farm_guest):
+        response = client_for(corpus_admin).post(
+            memberships_url(corpus), {"user": farm_guest.email, "level": 10}, format="json"
+        )
+        assert response.status_code == 201, response.content
+        assert CorpusMembership.objects.get(corpus=corpus, user=farm_guest).level == Level.GUEST
+
+    def test_a_former_co_member_of_another_corpus_is_no_longer_found(
+        self, corpus_admin, corpus, outsider
+    ):
+        shared = CorpusFactory(name="Shared")
+        CorpusMembershipFactory(corpus=shared, user=corpus_admin, level=Level.ADMIN)
+        CorpusMembershipFactory(corpus=shared, user=outsider, level=Level.GUEST)
+        CorpusMembership.objects.filter(corpus=shared, user=outsider).delete()
+
+        response = client_for(corpus_admin).post(
+            memberships_url(corpus), {"user": outsider.email, "level": 10}, format="json"
+        )
+        assert_error(response, 400, code="does_not_exist", attr=["user"])
+
+    def test_adding_members_is_throttled_per_user(self, settings, corpus_admin, corpus, guest):
+        rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**rates, "membership": "2/hour"},
+        }
+        client = client_for(corpus_admin)
+        for address in ("a@example.com", "b@example.com"):
+            body = {"user": address, "level": 10}
+            assert client.post(memberships_url(corpus), body, format="json").status_code == 400
+
+        response = client.post(
+            memberships_url(corpus), {"user": "c@example.com", "level": 10}, format="json"
+        )
+
+        assert_error(response, 429, code="throttled")
+        # Listing the members is not throttled, and still lists them all
+        listed = client.get(memberships_url(corpus))
+        assert listed.status_code == 200
+        assert len(listed.json()["results"]) == 3
 
     def test_an_existing_member_is_a_400(self, corpus_admin, corpus):
         response = client_for(corpus_admin).post(
@@ -136,9 +218,11 @@ class TestCreateCorpusMembership:
         assert CorpusMembership.objects.filter(corpus=corpus).count() == 3
 
     @pytest.mark.parametrize("level", [0, 20, 101, "admin", None])
-    def test_a_level_outside_10_50_100_is_a_400(self, corpus_admin, corpus, outsider, level):
+    def test_a_level_outside_10_50_100_is_a_400(
+        self, corpus_admin, corpus, farm, farm_guest, level
+    ):
         response = client_for(corpus_admin).post(
-            memberships_url(corpus), {"user": "oscar@example.com", "level": level}, format="json"
+            memberships_url(corpus), {"user": farm_guest.email, "level": level}, format="json"
         )
         errors = assert_error(response, 400, attr=["level"])
         assert len(errors) == 1

@@ -5,6 +5,7 @@ import re
 import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from ponos import states
@@ -187,7 +188,9 @@ def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, proces
     response = client.get(url(process))
     elapsed = time.monotonic() - started
     assert response.status_code == 200
-    assert elapsed < 1, elapsed
+    # PostgreSQL pins the speed; the SQLite pass (two test processes on the same cores) only
+    # catches a page that would grow out of bounds.
+    assert elapsed < (1 if connection.vendor == "postgresql" else 3), elapsed
     page = response.content.decode()
     collapsed = "This run has 5000 tasks: the chunks of each worker run are drawn as one node"
     assert collapsed in text(response)

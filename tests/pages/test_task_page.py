@@ -116,3 +116,26 @@ def test_the_page_takes_seven_queries_whatever_its_relatives(
     with django_assert_num_queries(7):
         response = client.get(url(running_task))
     assert response.content.decode().count('class="task-link"') == 2 * relatives
+
+
+def test_the_full_log_link_shows_the_log_as_text_and_an_artifact_link_saves_it(guest, running_task):
+    write_log(running_task, b"<script>alert(1)</script>\n")
+    get_storage().put_bytes(
+        settings.PONOS_ARTIFACTS_BUCKET, f"{running_task.id}/report.html", b"<script>", "text/html"
+    )
+    Artifact.objects.create(task=running_task, path="report.html", size=8, content_type="text/html")
+    client = page_client(guest)
+    page = client.get(url(running_task)).content.decode()
+
+    full_log = re.search(r'<a href="([^"]+)">Full log</a>', page).group(1).replace("&amp;", "&")
+    log = client.get(full_log)
+    assert b"".join(log.streaming_content) == b"<script>alert(1)</script>\n"
+    assert log["Content-Type"] == "text/plain; charset=utf-8"
+    assert log["Content-Disposition"] == "inline"
+    assert log["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in log["Content-Security-Policy"]
+
+    link = re.search(r'<td><a href="(/api/v1/task/[^"]+)">report.html</a>', page).group(1)
+    artifact = client.get(client.get(link)["Location"])
+    assert artifact["Content-Type"] == "application/octet-stream"
+    assert artifact["Content-Disposition"] == 'attachment; filename="report.html"'

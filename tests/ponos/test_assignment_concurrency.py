@@ -44,6 +44,7 @@ def poll_together(agents):
     return answers
 
 
+@pytest.mark.postgresql  # row locks skipped by concurrent claims; SQLite serializes writers
 @pytest.mark.django_db(transaction=True)
 def test_many_agents_polling_at_once_never_share_a_task(farm, process):
     assert connection.vendor == "postgresql"

@@ -21,6 +21,7 @@ def body(process, **overrides):
 
 def test_a_task_adds_a_task_to_its_own_run(running_task, process, settings):
     settings.PONOS_DEFAULT_TTL = 300
+    Task.objects.filter(pk=running_task.pk).update(priority=20)
     response = task_client(running_task).post(
         URL,
         body(
@@ -172,3 +173,45 @@ def test_a_finished_process_reopens_when_a_task_is_added(running_task, process):
     task_client(running_task).post(URL, body(process))
     process.refresh_from_db()
     assert process.finished is None
+
+
+class TestPriority:
+    """A task adds tasks of at most its own priority: it cannot jump a shared farm's queue."""
+
+    @pytest.fixture
+    def caller(self, running_task):
+        Task.objects.filter(pk=running_task.pk).update(priority=5)
+        running_task.refresh_from_db()
+        return running_task
+
+    @pytest.mark.parametrize("priority", [6, 10, 2**31 - 1])
+    def test_a_task_cannot_ask_for_more_than_its_own_priority(self, caller, process, priority):
+        response = task_client(caller).post(URL, body(process, priority=priority))
+
+        errors = assert_error(response, 400, attr=["priority"])
+        assert "at most its own priority, 5" in errors[0]["detail"]
+        assert not Task.objects.filter(slug="follow-up").exists()
+
+    @pytest.mark.parametrize("priority", [5, 0, -(2**31)])
+    def test_a_task_adds_tasks_of_its_priority_or_lower(self, caller, process, priority):
+        response = task_client(caller).post(URL, body(process, priority=priority))
+
+        assert response.status_code == 201, response.content
+        assert response.json()["priority"] == priority
+        assert Task.objects.get(slug="follow-up").priority == priority
+
+    def test_without_a_priority_the_new_task_gets_the_callers(self, caller, process):
+        response = task_client(caller).post(URL, body(process))
+
+        assert response.status_code == 201, response.content
+        assert Task.objects.get(slug="follow-up").priority == 5
+
+    def test_an_agent_is_bound_by_the_task_it_runs_in_that_process(self, caller, agent, process):
+        client = agent_client(agent)
+
+        refused = client.post(URL, body(process, priority=6))
+        accepted = client.post(URL, body(process, slug="second", priority=5))
+
+        assert_error(refused, 400, attr=["priority"])
+        assert accepted.status_code == 201, accepted.content
+        assert Task.objects.get(slug="second").priority == 5

@@ -106,6 +106,7 @@ def waiting(count):
         time.sleep(0.02)
 
 
+@pytest.mark.postgresql  # reads pg_locks to order the two transactions
 @pytest.mark.django_db(transaction=True)
 def test_a_poll_applying_both_rules_never_deadlocks_with_a_registration(
     api, contributor, corpus, farm, settings
@@ -366,6 +367,7 @@ def test_many_polls_at_once_apply_both_rules_once_and_never_fail(
         assert (older.state, newer.state) == (State.ERROR, State.STOPPING)
 
 
+@pytest.mark.postgresql  # a PL/pgSQL trigger plays the other claimer
 @pytest.mark.django_db
 def test_a_claim_that_misses_a_candidate_announces_only_what_the_agent_got(process, agent):
     """Neither PostgreSQL (candidates are read locked) nor SQLite (immediate transactions

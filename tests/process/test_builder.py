@@ -244,7 +244,10 @@ def test_the_builder_makes_a_constant_number_of_queries(
     # workers, 4 worker-run parents, 5 INSERT the 200 tasks, 6 INSERT their parent links,
     # 7 UPDATE the process; refresh_process: 8 SAVEPOINT, 9 lock the process again,
     # 10 the states of the run, 11 UPDATE the summary, 12 RELEASE; 13 RELEASE SAVEPOINT.
-    with django_assert_num_queries(13):
+    # SQLite binds at most 999 parameters per statement: Django splits the 200 tasks into
+    # 5 INSERTs and their 370 parent links into 2, whatever else the process holds.
+    expected = 13 if connection.vendor == "postgresql" else 18
+    with django_assert_num_queries(expected):
         start_process(workers_process.pk, farm=farm, chunks=10)
 
     assert Task.objects.filter(process=workers_process).count() == 200

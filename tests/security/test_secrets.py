@@ -210,6 +210,7 @@ def test_task_tokens_appear_only_in_the_definitions(flow):
         assert not [token for token in tokens if token in line], line
 
 
+@pytest.mark.postgresql  # scans every table of the catalog with row_to_json
 def test_agent_tokens_are_stored_hashed_and_never_logged(flow):
     flow, caplog = flow
     agent = Agent.objects.get(hostname="host")

@@ -275,7 +275,10 @@ class FakeApi:
             "gpu_id": None,
             "ttl": 0,
             "parents": [{"id": parent.id, "slug": parent.slug} for parent in task.parents],
-            "s3_logs_put_url": self.sign(f"logs/{task.id}.log"),
+            # As the server: no log URL once the task is finished
+            "s3_logs_put_url": self.sign(f"logs/{task.id}.log")
+            if task.state in ("pending", "running", "stopping")
+            else None,
         }
         return 200, definition, None
 
@@ -311,12 +314,24 @@ class FakeApi:
             request.close_connection = True
             return False
 
+    def finished_owner(self, key):
+        """Whether the task owning a key is finished."""
+        with self.lock:
+            return any(
+                key.startswith((f"logs/{task.id}.", f"artifacts/{task.id}/"))
+                and task.state not in ("pending", "running", "stopping")
+                for task in self.tasks.values()
+            )
+
     def handle_storage(self, request, method, key, query, body):
         if request.headers.get("Authorization"):
             # Signed URLs carry their own credentials; a second kind is an error on S3
             return self.answer(request, 400, {"detail": "only one auth mechanism allowed"})
         if query.get("signature") in self.expired_signatures:
             return self.answer(request, 403, {"detail": "expired"})
+        if method == "PUT" and self.finished_owner(key):
+            # As the local backend: a finished task's objects can no longer change
+            return self.answer(request, 403, {"detail": "the task is finished"})
         if method == "PUT":
             if self.check_body_length and self.sent_more(request):
                 self.overlong_uploads.append(key)

@@ -92,7 +92,10 @@ def test_upload_urls_name_the_object_and_every_signed_constraint(local_storage):
 def test_download_urls_carry_no_upload_constraint(local_storage):
     query = query_of(local_storage.presigned_get(LOGS_BUCKET, "task.log"))
 
-    assert sorted(query) == ["expires", "signature"]
+    # The headers of the answer, not constraints on an upload: saved, as bytes, by default
+    assert sorted(query) == ["content_type", "disposition", "expires", "signature"]
+    assert query["content_type"] == "application/octet-stream"
+    assert query["disposition"] == "attachment"
 
 
 def test_urls_are_refused_for_keys_that_cannot_be_stored(local_storage):

