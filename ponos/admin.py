@@ -78,8 +78,9 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["slug", "process", "run", "state", "agent", "created"]
     list_filter = ["state", "requires_gpu"]
     search_fields = ["slug", "id"]
-    # State changes go through the API and the state machine, never through a form.
-    exclude = ["token", "parents"]
+    # State changes go through the API and the state machine, never through a form. The
+    # token's sealed form and digest are not editable, hence never shown.
+    exclude = ["parents"]
     readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
     inlines = [ArtifactInline]
 

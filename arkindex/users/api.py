@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from arkindex.api.permissions import DefaultPermission
 from arkindex.api.throttling import ClientAddressThrottle
 from arkindex.users.serializers import LoggedInUserSerializer, LoginSerializer, UserSerializer
+from arkindex.users.tokens import issue_token
 
 
 class LoginThrottle(ClientAddressThrottle):
@@ -48,7 +49,11 @@ class Login(generics.GenericAPIView):
         )
         if user is None:
             raise AuthenticationFailed("Wrong email or password.")
-        return Response(LoggedInUserSerializer(user).data, status=status.HTTP_200_OK)
+        # Each login issues a token of its own: logging in elsewhere revokes nothing, and
+        # the key is shown this once (only its digest is stored).
+        key = issue_token(user, description="Login")
+        data = LoggedInUserSerializer(user, context={"auth_token": key}).data
+        return Response(data, status=status.HTTP_200_OK)
 
     def get_authenticate_header(self, request):
         return "Token"
