@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from arkindex.corpora.models import Level
+from arkindex.users.tokens import hash_key
 from tests.factories import CorpusFactory, CorpusMembershipFactory, UserFactory
 
 
@@ -69,7 +70,10 @@ def client(live_server, cecil):
 
 def test_login_then_retrieve_user(client, cecil):
     answer = client.login("cecil@example.com", PASSWORD)
-    assert answer["auth_token"] == cecil.auth_token_key
+    # A new token of Cecil's, which the client then sends
+    assert answer["auth_token"] != cecil.auth_token_key
+    assert cecil.tokens.filter(key_hash=hash_key(answer["auth_token"])).exists()
+    assert client.session.auth.token == answer["auth_token"]
     assert answer["email"] == "cecil@example.com"
     assert client.request("RetrieveUser") == {
         "id": str(cecil.id),
