@@ -9,6 +9,7 @@ from django.urls import reverse
 from arkindex.users.models import User
 from ponos.models import Agent, Artifact, Farm, Task
 from process.models import WorkerVersion
+from tests.conftest import agent_client
 from tests.factories import WorkerRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +92,7 @@ def test_a_farm_page_hides_its_seed(browser, farm):
     assert farm.seed not in response.content.decode()
 
 
-def test_a_farm_seed_is_regenerated_by_an_action(browser, farm):
+def test_a_farm_seed_is_regenerated_by_an_action(browser, farm, running_task, agent):
     old = farm.seed
     response = browser.post(
         reverse("admin:ponos_farm_changelist"),
@@ -100,8 +101,12 @@ def test_a_farm_seed_is_regenerated_by_an_action(browser, farm):
     )
     farm.refresh_from_db()
     assert farm.seed != old
-    assert farm.seed in response.content.decode()
+    page = response.content.decode()
+    assert f"New seed of Main farm: {farm.seed} (1 agent(s) revoked, 1 task(s)" in page
     assert Farm.objects.get(pk=farm.pk).seed == farm.seed
+    # The agent registered with the old seed is revoked; the task it ran is in error.
+    assert agent_client(agent).get("/api/v1/agent/actions/").status_code == 401
+    assert Task.objects.get(pk=running_task.pk).state == "error"
 
 
 def test_an_agent_is_disabled_by_an_action(browser, agent):
