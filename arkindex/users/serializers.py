@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from arkindex.users.models import User
+from arkindex.users.models import User, UserToken
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -33,3 +33,12 @@ class LoggedInUserSerializer(UserSerializer):
 
     def get_auth_token(self, user) -> str:
         return self.context["auth_token"]
+
+
+class UserTokenSerializer(serializers.ModelSerializer):
+    """An API token of the caller, without its key (only a digest is stored)."""
+
+    class Meta:
+        model = UserToken
+        fields = ["id", "description", "created"]
+        read_only_fields = fields
