@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from drf_spectacular.generators import SchemaGenerator
 
 from arkindex.corpora.models import Corpus, CorpusMembership
+from arkindex.users.models import UserToken
 from ponos.models import Agent, Artifact, Task
 from process.models import Process, Worker, WorkerRun, WorkerVersion
 
@@ -42,6 +43,8 @@ def path_kind(path):
         return "worker_run"
     if path.startswith("/api/v1/workers/versions/"):
         return "version"
+    if path.startswith("/api/v1/user/tokens/"):
+        return "user_token"
     for prefix, kind in [
         ("/api/v1/corpus/", "corpus"),
         ("/api/v1/process/", "process"),
@@ -77,6 +80,7 @@ def snapshot():
             Task,
             Artifact,
             Agent,
+            UserToken,
         )
     }
     processes = sorted(
