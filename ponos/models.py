@@ -25,7 +25,7 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-# Task tokens are kept sealed: XORed with a keystream only the secret key gives (SPEC §3).
+# Task tokens are kept sealed: XORed with a keystream only the secret key gives.
 TASK_TOKEN_PURPOSE = b"ponos.task-token:"
 TASK_TOKEN_MAX_BYTES = 64
 
