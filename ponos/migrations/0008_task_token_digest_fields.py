@@ -25,6 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="task",
             name="token_hash",
-            field=models.CharField(editable=False, max_length=64, null=True, unique=True),
+            # Its unique index is built once the digests are written (0010).
+            field=models.CharField(editable=False, max_length=64, null=True),
         ),
     ]

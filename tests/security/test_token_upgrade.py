@@ -2,6 +2,7 @@
 handed out keep authenticating, and none stays stored in clear (SPEC §3)."""
 
 import hashlib
+import importlib
 import secrets
 
 import pytest
@@ -26,8 +27,16 @@ def migrate(targets=()):
 
 
 @pytest.fixture
-def previous_release(transactional_db):
-    """The database at the previous release's schema; the latest schema again afterwards."""
+def previous_release(transactional_db, monkeypatch):
+    """The database at the previous release's schema; the latest schema again afterwards.
+
+    The data migrations work in batches of a few rows here, so that the rows below span
+    several batches."""
+    for module in (
+        "arkindex.users.migrations.0003_user_tokens_from_previous_release",
+        "ponos.migrations.0009_seal_task_tokens",
+    ):
+        monkeypatch.setattr(importlib.import_module(module), "BATCH", 3)
     apps = migrate(PREVIOUS)
     try:
         yield apps
@@ -44,11 +53,14 @@ def populate(apps):
     OldTask = apps.get_model("ponos", "Task")
     Process = apps.get_model("process", "Process")
 
-    alice = User.objects.create(email="alice@example.com", is_admin=True, is_superuser=True)
-    bob = User.objects.create(email="bob@example.com")
-    keys = {"alice": secrets.token_hex(20), "bob": secrets.token_hex(20)}
-    OldToken.objects.create(user=alice, key=keys["alice"])
-    OldToken.objects.create(user=bob, key=keys["bob"])
+    User.objects.create(email="alice@example.com", is_admin=True, is_superuser=True)
+    for name in ("bob", "carol", "dave"):
+        User.objects.create(email=f"{name}@example.com")
+    keys = {}
+    for user in User.objects.all():
+        keys[user.email.split("@")[0]] = key = secrets.token_hex(20)
+        OldToken.objects.create(user=user, key=key)
+    bob = User.objects.get(email="bob@example.com")
 
     farm = Farm.objects.create(name="Farm", seed="s" * 64)
     agent_token = secrets.token_urlsafe(32)
