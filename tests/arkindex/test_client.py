@@ -137,6 +137,17 @@ def test_create_then_retrieve_a_corpus(client):
     assert [(m["user"], m["level"]) for m in memberships] == [("cecil@example.com", 100)]
 
 
+def test_a_script_lists_its_tokens_and_revokes_one(client, cecil):
+    answer = client.login("cecil@example.com", PASSWORD)
+    tokens = list(client.paginate("ListUserTokens"))
+    assert [token["description"] for token in tokens] == ["Login", ""]
+    assert all(set(token) == {"id", "description", "created"} for token in tokens)
+    # The factory's token goes; the one Login issued, which the client sends, stays.
+    client.request("DestroyUserToken", id=tokens[1]["id"])
+    assert [token["id"] for token in client.paginate("ListUserTokens")] == [tokens[0]["id"]]
+    assert client.request("RetrieveUser")["email"] == answer["email"]
+
+
 def test_every_operation_of_the_schema_is_known_to_the_client(client, live_server):
     schema = requests.get(f"{live_server.url}/api/v1/openapi/?format=json", timeout=10).json()
     operations = [
@@ -145,7 +156,7 @@ def test_every_operation_of_the_schema_is_known_to_the_client(client, live_serve
         for operation in item.values()
         if isinstance(operation, dict) and "operationId" in operation
     ]
-    assert len(operations) == 39
+    assert len(operations) == 41
     for operation in operations:
         link = client.lookup_operation(operation)
         if link.get_body_field() is not None:
