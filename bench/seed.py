@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.users.models import User
+from arkindex.users.tokens import issue_token
 from ponos.models import Agent, Artifact, Farm, Task
 from process.models import Process
 
@@ -141,7 +141,7 @@ def seed_cast(corpus_count=10, creator_count=20):
     """A reader who is a guest of every corpus (not a superuser: rights filters apply),
     the users who created the processes, the corpora and two farms."""
     reader = User.objects.create_user("reader@bench.example.com", display_name="Reader")
-    token = Token.objects.create(user=reader).key
+    token = issue_token(reader)
     creators = [
         User.objects.create_user(f"creator{i}@bench.example.com", display_name=f"Creator {i}")
         for i in range(creator_count)
@@ -192,7 +192,8 @@ TASK_FIELDS = [
     "priority",
     "ttl",
     "ttl_exceeded",
-    "token",
+    "token_mask",
+    "token_hash",
     "expiry",
     "created",
     "updated",
@@ -279,6 +280,7 @@ def seed_archive(cast, count, tasks_per_process=10, seed=0):
                     "10",
                     "0",
                     "f",
+                    "",  # no usable token: the benchmarks never authenticate as a task
                     tid.hex,
                     expiry,
                     stamp,
@@ -328,6 +330,7 @@ def task_row(pid, slug, state, created, *, depth=0, agent=None, expiry=None, pri
         str(priority),
         "0",
         "f",
+        "",  # no usable token: the benchmarks never authenticate as a task
         tid.hex,
         text(expiry or created + timedelta(days=30)),
         stamp,

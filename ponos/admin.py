@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from ponos import states
-from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task, generate_seed
+from ponos.farms import regenerate_seed
+from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task
 
 
 class FarmMembershipInline(admin.TabularInline):
@@ -20,13 +21,20 @@ class FarmAdmin(admin.ModelAdmin):
     inlines = [FarmMembershipInline]
     actions = ["regenerate_seed"]
 
-    @admin.action(description="Regenerate the seed (agents must register with the new one)")
+    @admin.action(
+        description="Regenerate the seed (revokes the farm's agents: they must register "
+        "with the new seed)"
+    )
     def regenerate_seed(self, request, queryset):
         # The message is the one place that issues the new seed, like create_farm's output.
-        for farm in queryset:
-            farm.seed = generate_seed()
-            farm.save(update_fields=["seed"])
-            self.message_user(request, f"New seed of {farm.name}: {farm.seed}", messages.SUCCESS)
+        for farm_id in queryset.values_list("pk", flat=True):
+            farm, agents, tasks = regenerate_seed(farm_id)
+            self.message_user(
+                request,
+                f"New seed of {farm.name}: {farm.seed} ({agents} agent(s) revoked, "
+                f"{tasks} task(s) they held released)",
+                messages.SUCCESS,
+            )
 
 
 class GPUInline(admin.TabularInline):
@@ -78,8 +86,9 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["slug", "process", "run", "state", "agent", "created"]
     list_filter = ["state", "requires_gpu"]
     search_fields = ["slug", "id"]
-    # State changes go through the API and the state machine, never through a form.
-    exclude = ["token", "parents"]
+    # State changes go through the API and the state machine, never through a form. The
+    # token's sealed form and digest are not editable, hence never shown.
+    exclude = ["parents"]
     readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
     inlines = [ArtifactInline]
 

@@ -18,8 +18,9 @@ class UnknownFarm(Exception):
 
 
 def check_seed(farm_id, seed):
-    """The farm, once its seed is checked in constant time."""
-    farm = Farm.objects.filter(pk=farm_id).first()
+    """The farm, locked (inside the caller's transaction), once its seed is checked in
+    constant time."""
+    farm = Farm.objects.select_for_update().filter(pk=farm_id).first()
     if farm is None:
         raise UnknownFarm
     # compare_digest takes the same time wherever the strings differ: the answer's timing
@@ -36,8 +37,8 @@ def _lock_or_create(farm, hostname, resources):
     constraint on (farm, hostname) makes the losing INSERT fail, and it then locks the row
     the winner created.
     """
-    # `of` and no ordering: Agent's default ordering joins the farm, whose row would be
-    # locked too, serializing the registrations of every host of the farm.
+    # `of` and no ordering: Agent's default ordering joins the farm, whose row the caller
+    # already holds (check_seed); only the agent's row is locked here.
     locked = Agent.objects.select_for_update(of=("self",)).order_by()
     agent = locked.filter(farm=farm, hostname=hostname).first()
     if agent is not None:
@@ -72,8 +73,12 @@ def _sync_gpus(agent, gpus):
             gpu.save(update_fields=fields)
 
 
-def register_agent(farm, hostname, *, cpu_cores, cpu_frequency, ram_total, gpus=()):
+def register_agent(farm_id, seed, hostname, *, cpu_cores, cpu_frequency, ram_total, gpus=()):
     """Register a host on a farm, or register it again: returns (agent, token, created).
+
+    Raises UnknownFarm or WrongSeed. The seed is checked under the farm row's lock, which a
+    regeneration of the seed takes first too: a registration with the old seed is either
+    done before the regeneration, which then revokes it, or refused.
 
     A host registering again lost whatever it was doing (it restarted, or lost its token):
     it gets a new token, the old one stops working, its resources and GPUs are updated, and
@@ -82,6 +87,7 @@ def register_agent(farm, hostname, *, cpu_cores, cpu_frequency, ram_total, gpus=
     resources = {"cpu_cores": cpu_cores, "cpu_frequency": cpu_frequency, "ram_total": ram_total}
     now = timezone.now()
     with transaction.atomic():
+        farm = check_seed(farm_id, seed)
         agent, created = _lock_or_create(farm, hostname, resources)
         if not created:
             for name, value in resources.items():

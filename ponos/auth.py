@@ -30,7 +30,8 @@ def credentials(request, keyword):
 class TaskTokenAuthentication(BaseAuthentication):
     """`Authorization: Ponos <task token>`: the task, reading as its process creator.
 
-    The token only works while its task is active: a finished task's code cannot act.
+    The token only works while its task is active (a finished task's code cannot act) and
+    while the process creator is active (deactivating a user stops their tasks' code).
     """
 
     caller_kind = "task"
@@ -40,10 +41,15 @@ class TaskTokenAuthentication(BaseAuthentication):
         token = credentials(request, self.keyword)
         if token is None:
             return None
-        # The token is looked up through its unique index.
+        # Found by the digest of the token through its unique index, in one query: the
+        # creator's row is joined anyway to become the request's user.
         task = (
             Task.objects.select_related("process__creator")
-            .filter(token=token, state__in=ACTIVE_STATES)
+            .filter(
+                token_hash=hash_token(token),
+                state__in=ACTIVE_STATES,
+                process__creator__is_active=True,
+            )
             .first()
         )
         if task is None:

@@ -1,4 +1,5 @@
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import timedelta
@@ -19,8 +20,43 @@ def generate_token():
 
 
 def hash_token(token):
-    """Agent tokens are stored as SHA-256 digests: a leaked table gives no usable token."""
+    """Agent and task tokens are found by their SHA-256 digests: a leaked table gives no
+    usable token, and a lookup by digest compares no secret in Python."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Task tokens are kept sealed: XORed with a keystream only the secret key gives.
+TASK_TOKEN_PURPOSE = b"ponos.task-token:"
+TASK_TOKEN_MAX_BYTES = 64
+
+
+def _task_token_keystream(task_id):
+    """64 bytes of HMAC-SHA512 of the secret key over the task's id: the same for one task
+    at every call, different for every task, and unknown without the secret key."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), TASK_TOKEN_PURPOSE + task_id.bytes, hashlib.sha512
+    ).digest()
+
+
+def seal_task_token(task_id, token):
+    """The stored form of a task's token (hex): the token XORed with the task's keystream.
+    A token is random, so its mask is too; without the secret key a mask tells nothing."""
+    raw = token.encode()
+    if not 0 < len(raw) <= TASK_TOKEN_MAX_BYTES:
+        raise ValueError(f"A task token has 1 to {TASK_TOKEN_MAX_BYTES} bytes.")
+    stream = _task_token_keystream(task_id)
+    return bytes(a ^ b for a, b in zip(raw, stream, strict=False)).hex()
+
+
+def unseal_task_token(task_id, mask):
+    """The token sealed in `mask` for this task, or None when it cannot be read back (the
+    secret key changed since it was sealed)."""
+    stream = _task_token_keystream(task_id)
+    raw = bytes(a ^ b for a, b in zip(bytes.fromhex(mask), stream, strict=False))
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def default_task_expiry():
@@ -189,7 +225,10 @@ class Task(models.Model):
     # The 1-based chunk of the process this task works on, when the process has chunks > 1
     # (given to the task as ARKINDEX_TASK_CHUNK); slugs cannot tell it reliably once restarted.
     chunk = models.PositiveSmallIntegerField(null=True, blank=True)
-    token = models.CharField(max_length=64, unique=True, default=generate_token)
+    # The token of the code running in the task (`Authorization: Ponos <token>`): sealed
+    # with the secret key (see `token`), and found by the SHA-256 digest of the token.
+    token_mask = models.CharField(max_length=2 * TASK_TOKEN_MAX_BYTES, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     expiry = models.DateTimeField(default=default_task_expiry)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -239,12 +278,33 @@ class Task(models.Model):
             ),
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A new task gets its token. Rows read from the database come positionally (and
+        # have theirs); a task built with `token=` or a stored `token_hash` keeps that.
+        if not args and "token" not in kwargs and "token_hash" not in kwargs:
+            self.token = generate_token()
+
     def __str__(self):
         return self.slug
 
     @property
     def is_active(self):
         return self.state in ACTIVE_STATES
+
+    @property
+    def token(self):
+        """The task's token in clear, unsealed with the secret key; None when it cannot be
+        (the secret key changed since the task was created)."""
+        token = unseal_task_token(self.id, self.token_mask)
+        if token is None or not hmac.compare_digest(hash_token(token), self.token_hash):
+            return None
+        return token
+
+    @token.setter
+    def token(self, token):
+        self.token_mask = seal_task_token(self.id, token)
+        self.token_hash = hash_token(token)
 
 
 class Artifact(models.Model):

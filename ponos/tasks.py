@@ -45,7 +45,8 @@ def task_env(task):
         {
             "PONOS_TASK": str(task.id),
             "ARKINDEX_PROCESS_ID": str(task.process_id),
-            "ARKINDEX_TASK_TOKEN": task.token,
+            # Unsealed at each call: the agent gets it at every read of the definition.
+            "ARKINDEX_TASK_TOKEN": task.token or "",
             "ARKINDEX_API_URL": settings.ARKINDEX_PUBLIC_URL,
         }
     )

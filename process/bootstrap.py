@@ -13,10 +13,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.users.models import User
+from arkindex.users.tokens import issue_token, token_authenticates
 from ponos.farms import create_farm
 from ponos.models import Farm
 from process.builder import start_process
@@ -109,9 +109,22 @@ def ensure_superuser(email=DEFAULT_EMAIL, password=None, password_file=None):
     return Found(User.objects.create_superuser(email, password or None), True)
 
 
-def api_token(user):
-    token, _created = Token.objects.get_or_create(user=user)
-    return token.key
+def api_token(user, token_file=None):
+    """An API token of `user`: the one kept in `token_file` while it still authenticates
+    as this user, else a new one, then written there (owner-only). Only a digest of the key
+    is in the database, so the file is the one place a key can be shown again from.
+    Without a file, each call issues a new token."""
+    if token_file is not None:
+        try:
+            kept = Path(token_file).read_text().strip()
+        except FileNotFoundError:
+            kept = ""
+        if kept and token_authenticates(kept, user):
+            return kept
+    key = issue_token(user, description="Kept by bootstrap (make run)")
+    if token_file is not None:
+        write_private_file(token_file, key + "\n")
+    return key
 
 
 def ensure_default_farm(name=DEFAULT_FARM_NAME):
@@ -201,11 +214,15 @@ class Installation:
         return sum(not item.created for item in found if item is not None)
 
 
-def bootstrap(*, email=DEFAULT_EMAIL, password=None, password_file=None, demo=True):
+def bootstrap(
+    *, email=DEFAULT_EMAIL, password=None, password_file=None, token_file=None, demo=True
+):
     """Everything `make run` needs: found again, or created."""
     superuser = ensure_superuser(email, password, password_file)
     installation = Installation(
-        superuser=superuser, token=api_token(superuser.obj), farm=ensure_default_farm()
+        superuser=superuser,
+        token=api_token(superuser.obj, token_file),
+        farm=ensure_default_farm(),
     )
     if demo:
         user, farm = superuser.obj, installation.farm.obj

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from ponos.models import State, Task, generate_token
+from ponos.models import State, Task
 from ponos.states import lock_process, refresh_process
 from process.models import (
     NON_RUNNABLE_MODES,
@@ -212,7 +212,6 @@ def build_run(process, farm, now):
             priority=TASK_PRIORITY,
             ttl=settings.PONOS_DEFAULT_TTL,
             expiry=expiry,
-            token=generate_token(),
         )
         for item in planned
     }

@@ -1,10 +1,10 @@
 """factory_boy factories for the rows tests need; states are set directly only in fixtures."""
 
 import factory
-from rest_framework.authtoken.models import Token
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.users.models import User
+from arkindex.users.tokens import issue_token
 from ponos.models import Agent, Farm, FarmMembership, Task
 from process.models import Process, ProcessMode, Worker, WorkerRun, WorkerVersion
 
@@ -22,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     def token(user, create, extracted, **kwargs):
         user.save()
         if create:
-            user.auth_token_key = Token.objects.create(user=user).key
+            user.auth_token_key = issue_token(user)
 
 
 class CorpusFactory(factory.django.DjangoModelFactory):

@@ -29,6 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from arkindex.users.models import UserToken
+from arkindex.users.tokens import hash_key, issue_token
 from ponos.models import Artifact, State
 from tests.factories import AgentFactory, TaskFactory, WorkerRunFactory, WorkerVersionFactory
 from tests.security.helpers import element_of, path_kind
@@ -86,7 +88,10 @@ def world(superuser, outsider, corpus, process, running_task, agent, farm):
     worker_run = WorkerRunFactory(process=process, version=version)
     failed = TaskFactory(process=process, slug="failed", state=State.FAILED)
     Artifact.objects.create(task=running_task, path="out/a.txt", size=3)
+    # A token of the outsider's besides the one it calls with, for the token operations.
+    spare_token = UserToken.objects.get(key_hash=hash_key(issue_token(outsider, "Spare")))
     ids = {
+        "user_token": spare_token.id,
         "corpus": corpus.id,
         "process": process.id,
         "task": running_task.id,
@@ -103,6 +108,7 @@ def world(superuser, outsider, corpus, process, running_task, agent, farm):
         "an agent token": agent.clear_token,
         "a task token": running_task.token,
         "another agent token": AgentFactory(farm=farm).clear_token,
+        "a user token": outsider.auth_token_key,
     }
     tokens = {"superuser": superuser.auth_token_key, "outsider": outsider.auth_token_key}
     return ids, secrets, tokens

@@ -36,6 +36,8 @@ from rest_framework.test import APIClient
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.documents.elements import create_element
 from arkindex.documents.models import Element, ElementType, Transcription
+from arkindex.users.models import UserToken
+from arkindex.users.tokens import issue_token
 from ponos.models import Agent, Artifact, State, Task
 from ponos.states import refresh_process
 from process.models import Process, Worker, WorkerRun, WorkerVersion
@@ -141,6 +143,13 @@ def returns(expected):
     return check
 
 
+CAROLS_TOKEN = "A second token of Carol's"
+
+
+def carols_token(world):
+    return UserToken.objects.get(description=CAROLS_TOKEN)
+
+
 def reads_as_cecil(caller):
     return caller in READERS or caller in TASKS
 
@@ -244,6 +253,20 @@ OPERATIONS = {
         "/api/v1/user/",
         table(users=200, tasks=200, agents=403),
         check=returns(lambda w, c: user_of(w, c).id),
+    ),
+    # Each user sees and revokes their own tokens only; the code of tasks and agents neither.
+    "ListUserTokens": Op(
+        "get",
+        "/api/v1/user/tokens/",
+        table(users=200, tasks=403, agents=403),
+        check=lists(lambda caller: caller == "corpus_admin", value=lambda w: carols_token(w).id),
+    ),
+    "DestroyUserToken": Op(
+        "delete",
+        "/api/v1/user/tokens/{id}/",
+        table(users=404, corpus_admin=204, tasks=403, agents=403),
+        params=lambda w: {"id": carols_token(w).id},
+        check=changed(lambda w: not UserToken.objects.filter(description=CAROLS_TOKEN).exists()),
     ),
     "ListCorpus": Op(
         "get",
@@ -689,6 +712,7 @@ def build_world():
         "farm_guest": UserFactory(email="frank@example.com"),
     }
     newcomer = UserFactory(email="newcomer@example.com")
+    issue_token(users["corpus_admin"], CAROLS_TOKEN)
     corpus = CorpusFactory(name="Private corpus")
     for name, level in [
         ("corpus_admin", Level.ADMIN),

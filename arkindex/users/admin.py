@@ -1,9 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpResponse
+from rest_framework.authtoken.models import TokenProxy
 
 from arkindex.users.api import LoginThrottle
-from arkindex.users.models import User
+from arkindex.users.models import User, UserToken
+
+# DRF's own token admin lists keys in clear; its table only held the keys of earlier
+# releases, which the upgrade turned into UserTokens and removed.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 
 @admin.register(User)
@@ -39,3 +45,21 @@ def throttled_admin_login(request, extra_context=None):
             response["Retry-After"] = str(wait)
             return response
     return admin.site.login(request, extra_context)
+
+
+@admin.register(UserToken)
+class UserTokenAdmin(admin.ModelAdmin):
+    """Every API token, to find a user's and revoke (delete) one: when and how each was
+    issued, never its key (only a digest is stored, and the digest is not shown either)."""
+
+    list_display = ["user", "description", "created"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "description"]
+    list_filter = ["created"]
+    fields = ["user", "description", "created"]
+    readonly_fields = ["user", "created"]
+
+    def has_add_permission(self, request):
+        # A key is shown once, by what issues it (Login, make run's bootstrap): an admin
+        # form could not show it.
+        return False

@@ -2,12 +2,19 @@ from django.contrib.auth import authenticate, login
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 
-from arkindex.api.permissions import DefaultPermission
+from arkindex.api.permissions import DefaultPermission, caller_kind
 from arkindex.api.throttling import ClientAddressThrottle
-from arkindex.users.serializers import LoggedInUserSerializer, LoginSerializer, UserSerializer
+from arkindex.users.models import UserToken
+from arkindex.users.serializers import (
+    LoggedInUserSerializer,
+    LoginSerializer,
+    UserSerializer,
+    UserTokenSerializer,
+)
+from arkindex.users.tokens import issue_token
 
 
 class LoginThrottle(ClientAddressThrottle):
@@ -48,7 +55,11 @@ class Login(generics.GenericAPIView):
         )
         if user is None:
             raise AuthenticationFailed("Wrong email or password.")
-        return Response(LoggedInUserSerializer(user).data, status=status.HTTP_200_OK)
+        # Each login issues a token of its own: logging in elsewhere revokes nothing, and
+        # the key is shown this once (only its digest is stored).
+        key = issue_token(user, description="Login")
+        data = LoggedInUserSerializer(user, context={"auth_token": key}).data
+        return Response(data, status=status.HTTP_200_OK)
 
     def get_authenticate_header(self, request):
         return "Token"
@@ -61,3 +72,39 @@ class RetrieveUser(generics.RetrieveAPIView):
 
     def get_object(self):
         return self.request.user
+
+
+class UserCallerOnly(BasePermission):
+    """A user, by token or session: not the code of a task acting as its process creator
+    (it must not see nor revoke its creator's credentials), nor an agent."""
+
+    def has_permission(self, request, view):
+        if caller_kind(request) != "user":
+            return False
+        return bool(request.user and request.user.is_authenticated)
+
+
+class UserTokenList(generics.ListAPIView):
+    """The caller's API tokens: when and how each was issued, never a key."""
+
+    operation_ids = {"get": "ListUserTokens"}
+    serializer_class = UserTokenSerializer
+    queryset = UserToken.objects.none()
+    permission_classes = [UserCallerOnly]
+
+    def get_queryset(self):
+        return UserToken.objects.filter(user=self.request.user).order_by("-created", "id")
+
+
+class UserTokenDetail(generics.DestroyAPIView):
+    """Revoke one of the caller's API tokens (the one of this request included): it stops
+    working at once. Another user's token is a 404, as an unknown one."""
+
+    operation_ids = {"delete": "DestroyUserToken"}
+    serializer_class = UserTokenSerializer
+    queryset = UserToken.objects.none()
+    permission_classes = [UserCallerOnly]
+    lookup_field = "id"
+
+    def get_queryset(self):
+        return UserToken.objects.filter(user=self.request.user)

@@ -55,3 +55,24 @@ class User(AbstractBaseUser, PermissionsMixin):
         if update_fields is not None and "is_admin" in update_fields:
             kwargs["update_fields"] = {*update_fields, "is_superuser"}
         super().save(*args, **kwargs)
+
+
+class UserToken(models.Model):
+    """An API token of a user (`Authorization: Token <key>`), stored as the SHA-256 digest
+    of its key: the key itself is shown once, when it is issued, and never stored.
+
+    A user may hold several (one per Login, one kept by `make run`, ...); deleting the row
+    revokes the token.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    description = models.CharField(max_length=120, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "created"]
+
+    def __str__(self):
+        return self.description or f"Token of {self.user_id}"

@@ -1,7 +1,6 @@
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 
-from arkindex.users.models import User
+from arkindex.users.models import User, UserToken
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -24,6 +23,8 @@ class LoginSerializer(serializers.Serializer):
 
 
 class LoggedInUserSerializer(UserSerializer):
+    """The user who just logged in, with the new API token Login issued (shown only here)."""
+
     auth_token = serializers.SerializerMethodField()
 
     class Meta(UserSerializer.Meta):
@@ -31,4 +32,13 @@ class LoggedInUserSerializer(UserSerializer):
         read_only_fields = fields
 
     def get_auth_token(self, user) -> str:
-        return Token.objects.get_or_create(user=user)[0].key
+        return self.context["auth_token"]
+
+
+class UserTokenSerializer(serializers.ModelSerializer):
+    """An API token of the caller, without its key (only a digest is stored)."""
+
+    class Meta:
+        model = UserToken
+        fields = ["id", "description", "created"]
+        read_only_fields = fields

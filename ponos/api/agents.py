@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from arkindex.api.errors import validation_error
 from arkindex.api.permissions import caller_kind
 from arkindex.api.throttling import ClientAddressThrottle
-from ponos.agents import UnknownFarm, WrongSeed, check_seed, register_agent
+from ponos.agents import UnknownFarm, WrongSeed, register_agent
 from ponos.assignment import poll
 from ponos.models import ACTIVE_STATES, Agent
 from ponos.rights import administered_farms
@@ -47,19 +47,19 @@ class AgentCreate(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            farm = check_seed(data["farm"], data["seed"])
+            agent, token, created = register_agent(
+                data["farm"],
+                data["seed"],
+                data["hostname"],
+                cpu_cores=data["cpu_cores"],
+                cpu_frequency=data["cpu_frequency"],
+                ram_total=data["ram_total"],
+                gpus=data["gpus"],
+            )
         except UnknownFarm:
             raise validation_error("farm", f"No farm has the id {data['farm']}.")
         except WrongSeed:
             raise PermissionDenied("Wrong seed for this farm.")
-        agent, token, created = register_agent(
-            farm,
-            data["hostname"],
-            cpu_cores=data["cpu_cores"],
-            cpu_frequency=data["cpu_frequency"],
-            ram_total=data["ram_total"],
-            gpus=data["gpus"],
-        )
         return Response(
             AgentTokenSerializer({"id": agent.id, "token": token}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -11,6 +11,7 @@ from arkindex.documents.models import ElementType, Transcription
 from arkindex.users.models import User
 from ponos.models import Agent, Artifact, Farm, Task
 from process.models import WorkerVersion
+from tests.conftest import agent_client, client_for
 from tests.factories import WorkerRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +98,7 @@ def test_a_farm_page_hides_its_seed(browser, farm):
     assert farm.seed not in response.content.decode()
 
 
-def test_a_farm_seed_is_regenerated_by_an_action(browser, farm):
+def test_a_farm_seed_is_regenerated_by_an_action(browser, farm, running_task, agent):
     old = farm.seed
     response = browser.post(
         reverse("admin:ponos_farm_changelist"),
@@ -106,8 +107,12 @@ def test_a_farm_seed_is_regenerated_by_an_action(browser, farm):
     )
     farm.refresh_from_db()
     assert farm.seed != old
-    assert farm.seed in response.content.decode()
+    page = response.content.decode()
+    assert f"New seed of Main farm: {farm.seed} (1 agent(s) revoked, 1 task(s)" in page
     assert Farm.objects.get(pk=farm.pk).seed == farm.seed
+    # The agent registered with the old seed is revoked; the task it ran is in error.
+    assert agent_client(agent).get("/api/v1/agent/actions/").status_code == 401
+    assert Task.objects.get(pk=running_task.pk).state == "error"
 
 
 def test_an_agent_is_disabled_by_an_action(browser, agent):
@@ -130,7 +135,37 @@ def test_tasks_are_filtered_by_state(browser, running_task):
 
 def test_task_tokens_are_never_shown(browser, running_task):
     response = browser.get(reverse("admin:ponos_task_change", args=[running_task.pk]))
-    assert running_task.token not in response.content.decode()
+    page = response.content.decode()
+    assert running_task.token not in page
+    assert running_task.token_mask not in page and running_task.token_hash not in page
+
+
+def test_user_tokens_are_listed_without_key_nor_digest(browser, contributor):
+    [token] = contributor.tokens.all()
+    pages = [
+        browser.get(reverse("admin:users_usertoken_changelist")),
+        browser.get(reverse("admin:users_usertoken_change", args=[token.pk])),
+        browser.get(reverse("admin:users_user_change", args=[contributor.pk])),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert contributor.auth_token_key not in page and token.key_hash not in page
+    assert "cecil@example.com" in pages[0].content.decode()
+    # DRF's own token page, which listed keys, is gone.
+    assert browser.get("/admin/authtoken/tokenproxy/").status_code == 404
+
+
+def test_deleting_a_user_token_in_the_admin_revokes_it(browser, contributor):
+    [token] = contributor.tokens.all()
+    response = browser.post(
+        reverse("admin:users_usertoken_delete", args=[token.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not contributor.tokens.exists()
+    response = client_for(contributor).get("/api/v1/user/")
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["detail"] == "Invalid token."
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,14 @@
 
 import pytest
 from django.conf import settings
+from django.test import RequestFactory, override_settings
+from rest_framework.request import Request
 from rest_framework.test import APIClient
 
-from ponos.models import State
+from arkindex.auth import UserTokenAuthentication
+from arkindex.users.tokens import hash_key, issue_token
+from ponos.auth import TaskTokenAuthentication
+from ponos.models import State, Task, hash_token
 from tests.arkindex.assertions import assert_error, assert_unauthorized
 from tests.conftest import agent_client, task_client
 from tests.factories import UserFactory
@@ -85,6 +90,63 @@ def test_a_task_token_is_a_401_once_its_task_is_not_active(running_task, state):
     running_task.save(update_fields=["state"])
     errors = assert_unauthorized(task_client(running_task).get(USER), "authentication_failed")
     assert errors[0]["detail"] == "Invalid or expired task token."
+
+
+def test_a_task_token_dies_when_its_process_creator_is_deactivated(running_task):
+    creator = running_task.process.creator
+    creator.is_active = False
+    creator.save(update_fields=["is_active"])
+
+    errors = assert_unauthorized(task_client(running_task).get(USER), "authentication_failed")
+    assert errors[0]["detail"] == "Invalid or expired task token."
+    # Reactivated, the creator's running task may act again.
+    creator.is_active = True
+    creator.save(update_fields=["is_active"])
+    assert task_client(running_task).get(USER).json()["email"] == creator.email
+
+
+def test_a_task_token_is_found_in_one_query(running_task, django_assert_num_queries):
+    client = task_client(running_task)
+    request = RequestFactory().get(USER, HTTP_AUTHORIZATION=f"Ponos {running_task.token}")
+    # The task, its process and its creator: one SELECT through the digest's unique index.
+    with django_assert_num_queries(1):
+        user, task = TaskTokenAuthentication().authenticate(Request(request))
+    assert (user, task) == (running_task.process.creator, running_task)
+    assert client.get(USER).status_code == 200
+
+
+def test_a_user_token_is_found_in_one_query(contributor, django_assert_num_queries):
+    request = RequestFactory().get(USER, HTTP_AUTHORIZATION=f"Token {contributor.auth_token_key}")
+    # The token and its user: one SELECT through the digest's unique index.
+    with django_assert_num_queries(1):
+        user, token = UserTokenAuthentication().authenticate(Request(request))
+    assert (user, token.user_id) == (contributor, contributor.id)
+
+
+def test_a_revoked_user_token_is_a_401_and_the_others_still_work(contributor):
+    other_key = issue_token(contributor, "Login")
+    contributor.tokens.get(key_hash=hash_key(contributor.auth_token_key)).delete()
+    errors = assert_unauthorized(
+        get_with(f"Token {contributor.auth_token_key}"), code="authentication_failed"
+    )
+    assert errors[0]["detail"] == "Invalid token."
+    assert get_with(f"Token {other_key}").json()["email"] == contributor.email
+
+
+def test_user_tokens_are_stored_hashed(contributor):
+    [token] = contributor.tokens.all()
+    assert token.key_hash == hash_key(contributor.auth_token_key)
+    assert contributor.auth_token_key not in token.key_hash
+
+
+def test_task_tokens_are_stored_sealed_and_hashed(running_task):
+    stored = Task.objects.filter(pk=running_task.pk).values().get()
+    assert running_task.token not in str(stored)
+    assert stored["token_hash"] == hash_token(running_task.token)
+    # The sealed form is read back with the secret key only.
+    assert Task.objects.get(pk=running_task.pk).token == running_task.token
+    with override_settings(SECRET_KEY="another-secret-key-another-secret-key-0123"):
+        assert Task.objects.get(pk=running_task.pk).token is None
 
 
 def test_a_task_token_cannot_write_what_its_creator_could(running_task):

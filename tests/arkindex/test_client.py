@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from arkindex.corpora.models import Level
+from arkindex.users.tokens import hash_key
 from tests.factories import CorpusFactory, CorpusMembershipFactory, UserFactory
 
 
@@ -69,7 +70,10 @@ def client(live_server, cecil):
 
 def test_login_then_retrieve_user(client, cecil):
     answer = client.login("cecil@example.com", PASSWORD)
-    assert answer["auth_token"] == cecil.auth_token_key
+    # A new token of Cecil's, which the client then sends
+    assert answer["auth_token"] != cecil.auth_token_key
+    assert cecil.tokens.filter(key_hash=hash_key(answer["auth_token"])).exists()
+    assert client.session.auth.token == answer["auth_token"]
     assert answer["email"] == "cecil@example.com"
     assert client.request("RetrieveUser") == {
         "id": str(cecil.id),
@@ -133,6 +137,17 @@ def test_create_then_retrieve_a_corpus(client):
     assert [(m["user"], m["level"]) for m in memberships] == [("cecil@example.com", 100)]
 
 
+def test_a_script_lists_its_tokens_and_revokes_one(client, cecil):
+    answer = client.login("cecil@example.com", PASSWORD)
+    tokens = list(client.paginate("ListUserTokens"))
+    assert [token["description"] for token in tokens] == ["Login", ""]
+    assert all(set(token) == {"id", "description", "created"} for token in tokens)
+    # The factory's token goes; the one Login issued, which the client sends, stays.
+    client.request("DestroyUserToken", id=tokens[1]["id"])
+    assert [token["id"] for token in client.paginate("ListUserTokens")] == [tokens[0]["id"]]
+    assert client.request("RetrieveUser")["email"] == answer["email"]
+
+
 def test_every_operation_of_the_schema_is_known_to_the_client(client, live_server):
     schema = requests.get(f"{live_server.url}/api/v1/openapi/?format=json", timeout=10).json()
     operations = [
@@ -141,7 +156,7 @@ def test_every_operation_of_the_schema_is_known_to_the_client(client, live_serve
         for operation in item.values()
         if isinstance(operation, dict) and "operationId" in operation
     ]
-    assert len(operations) == 48
+    assert len(operations) == 50
     for operation in operations:
         link = client.lookup_operation(operation)
         if link.get_body_field() is not None:

@@ -1,9 +1,10 @@
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from arkindex.users.models import UserToken
+from arkindex.users.tokens import hash_key
 from tests.arkindex.assertions import assert_error, assert_unauthorized
 from tests.factories import UserFactory
 
@@ -27,23 +28,42 @@ def login(client, email="carol@example.com", password=PASSWORD, **headers):
     return client.post(LOGIN, {"email": email, "password": password}, format="json", **headers)
 
 
-def test_login_answers_the_user_and_their_token(api, corpus_admin):
+def test_login_answers_the_user_and_a_new_token(api, corpus_admin):
     response = login(api)
     assert response.status_code == 200, response.content
-    assert response.json() == {
+    body = response.json()
+    key = body.pop("auth_token")
+    assert body == {
         "id": str(corpus_admin.id),
         "email": "carol@example.com",
         "display_name": "Carol",
         "is_admin": False,
-        "auth_token": corpus_admin.auth_token_key,
     }
+    # A token of its own: the user's earlier token is neither returned nor revoked.
+    assert key != corpus_admin.auth_token_key
+    tokens = UserToken.objects.filter(user=corpus_admin).order_by("created")
+    assert [(t.key_hash, t.description) for t in tokens][1:] == [(hash_key(key), "Login")]
+    assert len(tokens) == 2
 
 
-def test_login_creates_a_token_for_a_user_without_one(api, corpus_admin):
-    Token.objects.filter(user=corpus_admin).delete()
-    response = login(api)
-    assert response.status_code == 200
-    assert response.json()["auth_token"] == Token.objects.get(user=corpus_admin).key
+def test_each_login_issues_a_token_and_every_token_keeps_working(api, corpus_admin):
+    UserToken.objects.filter(user=corpus_admin).delete()
+    keys = [login(api).json()["auth_token"] for _ in range(3)]
+    assert len(set(keys)) == 3
+    assert {t.key_hash for t in UserToken.objects.filter(user=corpus_admin)} == {
+        hash_key(key) for key in keys
+    }
+    for key in keys:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert client.get("/api/v1/user/").json()["email"] == "carol@example.com"
+
+
+def test_only_a_digest_of_the_issued_key_is_stored(api, corpus_admin):
+    key = login(api).json()["auth_token"]
+    rows = list(UserToken.objects.filter(user=corpus_admin).values())
+    assert key not in str(rows)
+    assert hash_key(key) in {row["key_hash"] for row in rows}
 
 
 def test_the_token_from_login_authenticates(api, corpus_admin):
@@ -154,7 +174,7 @@ def test_login_is_let_through_when_the_shared_cache_is_unreachable(settings, sup
         assert login(client, email=superuser.email, password="wrong").status_code == 401
         response = login(client, email=superuser.email)
         assert response.status_code == 200
-        assert response.json()["auth_token"] == superuser.auth_token_key
+        assert UserToken.objects.filter(key_hash=hash_key(response.json()["auth_token"])).exists()
         assert "not applied, its cache is unreachable" in caplog.text
     finally:
         caches["default"].close()

@@ -170,7 +170,17 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
             json={"email": "admin@localhost", "password": password},
             timeout=10,
         )
-        assert login.json()["auth_token"] == first.token
+        # Login issues a token of its own, which works alongside the printed one
+        login_token = login.json()["auth_token"]
+        assert login_token != first.token
+        assert (
+            requests.get(
+                f"{first.url}/api/v1/user/",
+                headers={"Authorization": f"Token {login_token}"},
+                timeout=10,
+            ).json()["email"]
+            == "admin@localhost"
+        )
         # Errors answer in JSON, not in a debug page
         assert first.get("/api/v1/process/not-an-id/", expected=404).json() == {
             "type": "client_error",
@@ -218,7 +228,9 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
     with make_run(var, tmp_path / "second.log") as second:
         # Everything is reused, and the demo is not run again
         assert second.lines("Bootstrap done: ") == ["0 created, 6 reused."]
-        assert second.token == first.token
+        # The printed token is the one kept, owner-only, in a file of its own
+        assert second.token == first.token == (var / "admin-token").read_text().strip()
+        assert stat.S_IMODE((var / "admin-token").stat().st_mode) == 0o600
         assert (var / "secret-key").read_text() == secret_key
         assert second.demo_processes() == demo
         second.interrupt()

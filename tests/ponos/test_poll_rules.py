@@ -438,14 +438,16 @@ agents = {}
 for n in range(AGENTS):
     gpus = [{"gpu_id": "GPU-0", "name": "T4", "index": 0, "ram_total": 1}] if n < GPU_AGENTS else []
     agent, token, _ = register_agent(
-        farm, f"host-{n}", cpu_cores=CORES, cpu_frequency=1, ram_total=1, gpus=gpus
+        farm.id, farm.seed, f"host-{n}", cpu_cores=CORES, cpu_frequency=1, ram_total=1, gpus=gpus
     )
     agents[str(agent.pk)] = token
     TaskFactory(
         process=process, slug=f"slow-{n}", state=State.RUNNING, agent=agent, ttl=60,
         started=timezone.now() - timedelta(seconds=120),
     )
-dead, _token, _ = register_agent(farm, "dead", cpu_cores=1, cpu_frequency=1, ram_total=1)
+dead, _token, _ = register_agent(
+    farm.id, farm.seed, "dead", cpu_cores=1, cpu_frequency=1, ram_total=1
+)
 Agent.objects.filter(pk=dead.pk).update(last_ping=timezone.now() - timedelta(days=1))
 TaskFactory(process=process, slug="lost", state=State.PENDING, agent=dead, priority=99)
 TaskFactory(process=process, slug="crashed", state=State.RUNNING, agent=dead)

@@ -3,7 +3,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 
-from ponos.models import GPU, State, Task
+from ponos.models import GPU, State, Task, hash_token
 from process.models import ProcessMode
 from tests.arkindex.assertions import assert_error
 from tests.conftest import agent_client, client_for, task_client
@@ -64,6 +64,26 @@ def test_the_holding_agent_gets_what_it_runs(agent, running_task, process, corpu
     assert "content-type" in signed
     # The token lives in the definition only, never in the stored env.
     assert running_task.token not in str(Task.objects.get(pk=running_task.pk).env)
+
+
+def test_every_read_gives_the_same_working_token_stored_only_sealed(agent, running_task):
+    tokens = {definition(agent, running_task)["env"]["ARKINDEX_TASK_TOKEN"] for _ in range(3)}
+    [token] = tokens
+    # The code in the task authenticates with it, as its process creator.
+    answer = client_for(token=token, scheme="Ponos").get("/api/v1/user/").json()
+    assert answer["email"] == running_task.process.creator.email
+    # The row holds the token sealed with the secret key and its digest, never the token.
+    stored = Task.objects.filter(pk=running_task.pk).values().get()
+    assert token not in str(stored)
+    assert stored["token_hash"] == hash_token(token)
+
+
+def test_a_task_created_since_gets_a_token_of_its_own(agent, running_task, process):
+    other = TaskFactory(process=process, slug="other", state=State.PENDING, agent=agent)
+    first = definition(agent, running_task)["env"]["ARKINDEX_TASK_TOKEN"]
+    second = definition(agent, other)["env"]["ARKINDEX_TASK_TOKEN"]
+    assert len({first, second}) == 2
+    assert Task.objects.get(token_hash=hash_token(second)) == other
 
 
 def test_each_read_gives_a_fresh_log_url(agent, running_task, s3):

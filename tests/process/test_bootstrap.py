@@ -10,10 +10,11 @@ from django.test import override_settings
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.users.models import User
+from arkindex.users.tokens import hash_key
 from ponos.models import Farm, State, Task
 from process.bootstrap import DEMO_VERSIONS
 from process.models import Process, Worker, WorkerRun, WorkerVersion
-from tests.factories import FarmFactory
+from tests.factories import FarmFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,11 +37,12 @@ def line(output, prefix):
     return found[len(prefix) :]
 
 
-def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch):
+def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch, tmp_path):
     monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
-    first = bootstrap()
+    token_file = tmp_path / "var" / "admin-token"
+    first = bootstrap("--token-file", str(token_file))
     after_first = counts()
-    second = bootstrap()
+    second = bootstrap("--token-file", str(token_file))
 
     assert (
         counts()
@@ -59,7 +61,9 @@ def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch):
     user = User.objects.get()
     assert user.email == "admin@localhost"
     assert user.is_admin
-    assert line(first, "API token: ") == line(second, "API token: ") == user.auth_token.key
+    key = token_file.read_text().strip()
+    assert line(first, "API token: ") == line(second, "API token: ") == key
+    assert [token.key_hash for token in user.tokens.all()] == [hash_key(key)]
     assert first.splitlines()[-1] == "Bootstrap done: 6 created, 0 reused."
     assert second.splitlines()[-1] == "Bootstrap done: 0 created, 6 reused."
     farm = Farm.objects.get()
@@ -99,6 +103,54 @@ def test_the_demo_processes_are_started_on_the_default_farm():
     assert list(tasks["demo_2"].parents.all()) == [tasks["demo"]]
     assert list(tasks["demo_3"].parents.all()) == [tasks["demo_2"]]
     assert tasks["demo_2"].command == DEMO_VERSIONS["fail"][1]
+
+
+def test_the_superusers_token_is_kept_in_a_private_file_and_works(tmp_path, api):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("left by someone else\n")
+    token_file.chmod(0o644)
+
+    output = bootstrap("--no-demo", "--token-file", str(token_file))
+
+    key = line(output, "API token: ")
+    assert token_file.read_text() == key + "\n"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/user/").json()["email"] == "admin@localhost"
+
+
+def test_a_revoked_kept_token_is_replaced_at_the_next_bootstrap(tmp_path):
+    token_file = tmp_path / "admin-token"
+    first = line(bootstrap("--no-demo", "--token-file", str(token_file)), "API token: ")
+    # Revoked by an operator (the admin deletes the row)
+    User.objects.get().tokens.all().delete()
+
+    second = line(bootstrap("--no-demo", "--token-file", str(token_file)), "API token: ")
+
+    assert second != first
+    assert token_file.read_text().strip() == second
+    assert [token.key_hash for token in User.objects.get().tokens.all()] == [hash_key(second)]
+
+
+def test_a_token_of_another_user_in_the_file_is_not_printed(tmp_path):
+    other = UserFactory()
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(other.auth_token_key)
+
+    key = line(bootstrap("--no-demo", "--token-file", str(token_file)), "API token: ")
+
+    assert key != other.auth_token_key
+    assert User.objects.get(email="admin@localhost").tokens.get().key_hash == hash_key(key)
+
+
+def test_without_a_token_file_each_bootstrap_issues_a_new_token():
+    first = line(bootstrap("--no-demo"), "API token: ")
+    second = line(bootstrap("--no-demo"), "API token: ")
+    assert first != second
+    assert {token.key_hash for token in User.objects.get().tokens.all()} == {
+        hash_key(first),
+        hash_key(second),
+    }
 
 
 def test_the_new_superuser_gets_a_random_password_in_a_private_file(tmp_path, monkeypatch):

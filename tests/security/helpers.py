@@ -8,6 +8,7 @@ from drf_spectacular.generators import SchemaGenerator
 from arkindex.corpora.models import Corpus, CorpusMembership
 from arkindex.documents.elements import create_element
 from arkindex.documents.models import Element, ElementPath, ElementType, Transcription
+from arkindex.users.models import UserToken
 from ponos.models import Agent, Artifact, Task
 from process.models import Process, Worker, WorkerRun, WorkerVersion
 
@@ -44,6 +45,8 @@ def path_kind(path):
         return "worker_run"
     if path.startswith("/api/v1/workers/versions/"):
         return "version"
+    if path.startswith("/api/v1/user/tokens/"):
+        return "user_token"
     for prefix, kind in [
         ("/api/v1/element/", "element"),
         ("/api/v1/elements/", "element"),
@@ -91,6 +94,7 @@ def snapshot():
             Element,
             ElementPath,
             Transcription,
+            UserToken,
         )
     }
     processes = sorted(

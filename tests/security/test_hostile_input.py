@@ -18,6 +18,8 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from arkindex.api.parsers import MAX_DEPTH
+from arkindex.users.models import UserToken
+from arkindex.users.tokens import hash_key, issue_token
 from ponos.models import Artifact, State, Task
 from process.models import WorkerRun, WorkerVersion
 from tests.arkindex.assertions import assert_error
@@ -32,11 +34,13 @@ BY_ID = {operation.id: operation for operation in OPERATIONS}
 
 
 @pytest.fixture
-def ids(corpus, process, running_task):
+def ids(corpus, process, running_task, superuser):
     """An object of every kind that paths name, readable by the superuser."""
     version = WorkerVersionFactory()
     worker_run = WorkerRunFactory(process=process, version=version)
+    second_key = issue_token(superuser, "A second token")
     return {
+        "user_token": UserToken.objects.get(key_hash=hash_key(second_key)).id,
         "corpus": corpus.id,
         "process": process.id,
         "task": running_task.id,

@@ -42,7 +42,7 @@ class Flow:
         return response
 
     def task_tokens(self):
-        return list(Task.objects.values_list("token", flat=True))
+        return [task.token for task in Task.objects.all()]
 
 
 def text_of(response):
@@ -192,6 +192,41 @@ def test_farm_seeds_appear_in_no_api_answer_nor_log_line(flow):
     assert not [line for line in log_lines(caplog) if flow.seed in line]
 
 
+def tables_holding(text):
+    """The tables with a row holding `text` in any column (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        holding = []
+        for table in tables:
+            cursor.execute(
+                f'SELECT count(*) FROM "{table}" AS t WHERE row_to_json(t)::text LIKE %s',  # noqa: S608 (table names from the catalog)
+                [f"%{text}%"],
+            )
+            if cursor.fetchone() != (0,):
+                holding.append(table)
+        return holding
+
+
+def test_no_table_holds_a_task_token_or_a_user_token_in_clear(flow, superuser):
+    flow, _caplog = flow
+    tokens = flow.task_tokens()
+    assert len(tokens) == 3 and all(tokens)
+    user_key = (
+        APIClient()
+        .post(
+            "/api/v1/user/login/",
+            {"email": superuser.email, "password": "hunter22hunter"},
+            format="json",
+        )
+        .json()["auth_token"]
+    )
+    for secret in [*tokens, user_key, superuser.auth_token_key]:
+        assert tables_holding(secret) == [], secret
+
+
 def test_task_tokens_appear_only_in_the_definitions(flow):
     flow, caplog = flow
     tokens = flow.task_tokens()
@@ -217,18 +252,8 @@ def test_agent_tokens_are_stored_hashed_and_never_logged(flow):
     old, new = flow.agent_tokens
     assert agent.token_hash == hashlib.sha256(new.encode()).hexdigest()
     # No column of any table holds a clear agent token, the revoked one included.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-        )
-        tables = [name for (name,) in cursor.fetchall()]
-        for token in (old, new):
-            for table in tables:
-                cursor.execute(
-                    f'SELECT count(*) FROM "{table}" AS t WHERE row_to_json(t)::text LIKE %s',  # noqa: S608 (table names from the catalog)
-                    [f"%{token}%"],
-                )
-                assert cursor.fetchone() == (0,), table
+    for token in (old, new):
+        assert tables_holding(token) == []
     for method, path, response in flow.answers:
         if path == "/api/v1/agent/" and response.status_code in (200, 201):
             continue

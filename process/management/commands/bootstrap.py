@@ -27,18 +27,25 @@ class Command(BaseCommand):
             "and write it to this file",
         )
         parser.add_argument(
+            "--token-file",
+            help="keep the superuser's API token in this file, readable by its owner only, "
+            "and print that token again at each run while it is valid (only a digest of a "
+            "token is stored in the database); without it, each run issues a new token",
+        )
+        parser.add_argument(
             "--agent-config",
             help="write the default farm's id and seed to this YAML file, readable by its "
             "owner only, for `ponos-agent --config`",
         )
 
-    def handle(self, *, demo, password_file, agent_config, **options):
+    def handle(self, *, demo, password_file, token_file, agent_config, **options):
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL") or DEFAULT_EMAIL
         try:
             found = bootstrap(
                 email=email,
                 password=os.environ.get("DJANGO_SUPERUSER_PASSWORD"),
                 password_file=password_file,
+                token_file=token_file,
                 demo=demo,
             )
         except ImproperlyConfigured as e:
