@@ -189,6 +189,9 @@ class Task(models.Model):
     # The 1-based chunk of the process this task works on, when the process has chunks > 1
     # (given to the task as ARKINDEX_TASK_CHUNK); slugs cannot tell it reliably once restarted.
     chunk = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The exit code of the task's command, as its agent reported it with the final state
+    # (completed or failed); null when no agent reported one.
+    exit_code = models.IntegerField(null=True, blank=True)
     token = models.CharField(max_length=64, unique=True, default=generate_token)
     expiry = models.DateTimeField(default=default_task_expiry)
     created = models.DateTimeField(auto_now_add=True)

@@ -230,11 +230,13 @@ def _is_repeat(task, state):
     return state == State.STOPPED and task.state == State.CANCELLED and task.ttl_exceeded
 
 
-def report_state(task_id, state, *, agent, now=None, process_id=None):
+def report_state(task_id, state, *, agent, now=None, process_id=None, exit_code=None):
     """An agent's report on a task it holds (PartialUpdateTask by an agent).
 
     A caller that already read the task gives its `process_id` (a task never changes
-    process), saving a query on the path every agent report takes.
+    process), saving a query on the path every agent report takes. `exit_code` comes with
+    a final completed or failed report (the serializer checks it); a repeated report keeps
+    the code of the first.
     """
     now = now or timezone.now()
     process_id = process_id or process_id_of(task_id)
@@ -251,12 +253,13 @@ def report_state(task_id, state, *, agent, now=None, process_id=None):
             raise TransitionError(_refusal(task.state, state, allowed))
         if state == State.STOPPED and task.ttl_exceeded:
             state = State.CANCELLED
-        _write([task.pk], state, now)
+        fields = {} if exit_code is None else {"exit_code": exit_code}
+        _write([task.pk], state, now, **fields)
         if state == State.COMPLETED:
             _schedule_children(process, [task.pk], now)
         _refresh(process, now)
     # The locked row plus what _write set: the task as stored, without reading it again.
-    for name, value in _stamped(state, now).items():
+    for name, value in _stamped(state, now, **fields).items():
         setattr(task, name, value)
     return task
 
