@@ -141,18 +141,27 @@ def test_no_secret_appears_on_the_page(superuser, process, failed_run, farm):
 
 
 @pytest.mark.parametrize("count", [3, 60])
-def test_the_page_takes_six_queries_whatever_the_number_of_tasks(
+def test_the_page_takes_eight_queries_whatever_the_number_of_tasks(
     count, guest, process, django_assert_num_queries
 ):
+    runs = [add_worker_run(process, slug=f"w{index}") for index in range(count // 3)]
     tasks = make_run(process, **{f"t{i:02}": State.COMPLETED for i in range(count)})
     for index in range(1, count):
         tasks[f"t{index:02}"].parents.add(tasks[f"t{index - 1:02}"])
+    Task.objects.filter(slug="t01").update(worker_run=runs[0], state=State.FAILED)
     client = page_client(guest)
     # The session, the user, the process with its farm, creator, corpus and manage right,
-    # the runs, the tasks of the run with their worker slugs, the parents of these tasks.
-    with django_assert_num_queries(6):
+    # the runs, the tasks of the run with their worker slugs, the parents of these tasks,
+    # the worker runs with their versions, the parents of the worker runs. The table, the
+    # counts and the failure summary are made from the tasks already read.
+    with django_assert_num_queries(8):
         response = client.get(url(process))
     assert len(nodes(response)) == count
+    assert response.content.decode().count("<tr data-worker-run=") == count // 3
+    # The same with filters and another page of the table.
+    with django_assert_num_queries(8):
+        response = client.get(url(process, "?state=completed&page=1&slug=t"))
+    assert response.status_code == 200
 
 
 def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, process, farm):
@@ -187,30 +196,58 @@ def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, proces
     response = client.get(url(process))
     elapsed = time.monotonic() - started
     assert response.status_code == 200
+    print(f"The page of 5,000 tasks: {elapsed * 1000:.0f} ms, {len(response.content):,} bytes")
     assert elapsed < 1, elapsed
     page = response.content.decode()
-    collapsed = "This run has 5000 tasks: the chunks of each worker run are drawn as one node"
+    collapsed = "This run has 5,000 tasks: the chunks of each worker run are drawn as one node"
     assert collapsed in text(response)
+    assert "1,500 of 5,000 tasks done ( 30 %)" in text(response)
     groups = re.findall(r'class="node state-([a-z]+) group"', page)
     assert len(groups) == 500
     assert groups[0] == "completed" and groups[-1] == "unscheduled"
     assert groups.count("completed") == 150
     assert "w000 ×10" in page and "w499 ×10" in page
     assert "left out of the picture" not in text(response)
-    # The table lists the tasks worth a look first: the unscheduled ones, not the completed.
-    assert "4800 more tasks (completed or waiting) are not listed" in text(response)
-    assert page.count('<tr data-task="') == 200
+    # The table shows its first page, and says how to reach the others.
+    assert page.count('<tr data-task="') == 50
+    assert "Tasks 1 to 50 of 5,000. Page 1 of 100. Next" in text(response)
+    # A grouped node links to the table filtered on its worker run: its ten chunks, in
+    # their natural order, each one click away.
+    link = re.search(
+        rf'<a href="(/ui/process/{process.id}/\?run=0&amp;worker_run=([0-9a-f-]+)#tasks)" '
+        r'class="node state-unscheduled group"',
+        page,
+    )
+    assert link, page[:2000]
+    filtered = client.get(link.group(1).replace("&amp;", "&").split("#")[0])
+    rows = re.findall(
+        r'<tr data-task="([0-9a-f-]+)">\s*<td><a href="[^"]+">([^<]+)</a>',
+        filtered.content.decode(),
+    )
+    run = next(run for run in runs if str(run.id) == link.group(2))
+    slug = run.version.worker.slug
+    assert [slug for _pk, slug in rows] == [f"{slug}_{chunk}" for chunk in range(1, 11)]
+    ninth = by_key[runs.index(run), 9]
+    assert (str(ninth.pk), f"{slug}_9") in rows
 
 
 def test_the_states_endpoint_gives_the_process_and_its_tasks(guest, process, failed_run):
     client = page_client(guest)
     body = client.get(url(process, "states/")).json()
     assert body.pop("finished").startswith(process.finished.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert body.pop("started").startswith(process.started.strftime("%Y-%m-%dT%H:%M:%S"))
+    rows = body.pop("rows")
+    assert set(rows) == {str(task.id) for task in failed_run.values()}
     assert body == {
         "state": "failed",
         "active": False,
         "tasks": {str(task.id): task.state for task in failed_run.values()},
-    }
+        "groups": {},
+        "counts": {"completed": 1, "failed": 1, "unscheduled": 1},
+        "progress": {
+            "total": 3, "done": 1, "failed": 1, "finished": 2, "active": 0, "percent": 33
+        },
+    }  # fmt: skip
     assert client.get(url(process, "states/?run=5")).json()["tasks"] == {}
     # Neither the page nor its states stay in a cache.
     for path in ["", "states/"]:
@@ -244,13 +281,19 @@ def test_a_started_process_shows_its_run_after_start(guest, contributor, process
 
 
 @pytest.mark.parametrize("count", [2, 50])
-def test_the_states_endpoint_takes_five_queries_whatever_the_number_of_tasks(
+def test_the_states_endpoint_takes_six_queries_whatever_the_number_of_tasks(
     count, guest, process, django_assert_num_queries
 ):
     make_run(process, **{f"t{i:02}": State.RUNNING for i in range(count)})
     client = page_client(guest)
-    # The session, the user, the process, the states of the run, whether it is active.
-    with django_assert_num_queries(5):
-        body = client.get(url(process, "states/")).json()
+    # The session, the user, the version of the process (its ETag), the process, the
+    # states of the run, whether it is active.
+    with django_assert_num_queries(6):
+        response = client.get(url(process, "states/"))
+    body = response.json()
     assert len(body["tasks"]) == count
     assert body["active"] is True
+    # Nothing changed: the same ETag is a 304 after the session, the user and the version.
+    with django_assert_num_queries(3):
+        again = client.get(url(process, "states/"), HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again.content == b""
