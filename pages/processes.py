@@ -1,7 +1,6 @@
 """The process list, the process page with its task graph, and the process buttons."""
 
 from django.contrib import messages
-from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count, Max, Q
 from django.http import HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
@@ -34,45 +33,10 @@ from process.access import can_manage, get_process_for_reader
 from process.api.processes import check_farm
 from process.builder import retry_process
 from process.conditional import current_process_etag
-from process.filters import ProcessFilter
-from process.models import NON_RUNNABLE_MODES, Process, ProcessMode
+from process.models import NON_RUNNABLE_MODES, Process
 from process.processes import update_process
 
-# ListProcesses' default page size: the list's refreshing script asks the API for the same
-# page, with the same query string, and finds the same processes.
-PAGE_SIZE = 20
 STOPPABLE_STATES = frozenset({State.UNSCHEDULED, State.PENDING, State.RUNNING})
-
-
-@page
-def process_list(request):
-    processes = Process.objects.readable_by(request.user).order_by("-created", "-id")
-    filterset = ProcessFilter(request.GET, processes, request=request)
-    context = {
-        "filters": request.GET,
-        "states": State.values,
-        "modes": ProcessMode.values,
-        "errors": [],
-        "page": None,
-    }
-    if not filterset.is_valid():
-        context["errors"] = [
-            f"{name}: {message}" for name, errors in filterset.errors.items() for message in errors
-        ]
-        return render(request, "pages/process_list.html", context, status=400)
-    paginator = Paginator(filterset.qs.select_related("farm", "creator", "corpus"), PAGE_SIZE)
-    number = request.GET.get("page") or 1
-    try:
-        context["page"] = paginator.page(number)
-    except InvalidPage:
-        raise NotFound(
-            f"There is no page {str(number)[:20]!r} of this list: pages go from 1 to "
-            f"{paginator.num_pages}."
-        )
-    query = request.GET.copy()
-    query.pop("page", None)
-    context["query"] = query.urlencode()
-    return render(request, "pages/process_list.html", context)
 
 
 def run_summaries(process_id):

@@ -4,7 +4,8 @@ import json
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from pages.agents import age
 
@@ -35,7 +36,10 @@ def number(value):
 @register.filter
 def duration(task):
     """How long a task (or process) ran: until it finished, or so far while it runs."""
-    started, finished = task.get("started"), task.get("finished")
+    if isinstance(task, dict):
+        started, finished = task.get("started"), task.get("finished")
+    else:
+        started, finished = task.started, task.finished
     if not started:
         return "—"
     return age((finished or timezone.now()) - started)
@@ -51,20 +55,18 @@ def json_text(value):
 @register.filter
 def state_bar(segments, label):
     """A bar of the states of some tasks (the segments of `pages.runs.bar`), as SVG: rects
-    sized by attributes, since the pages' content policy allows no inline style. Built here
-    rather than by an include: the worker runs of a large process draw hundreds."""
+    sized by attributes, since the pages' content policy allows no inline style. Plain
+    strings rather than format_html: the worker runs of a large process draw hundreds."""
     title = ", ".join(
         f"{segment['count']:,} {segment['state']}" for segment in segments if segment["count"]
     )
-    rects = format_html_join(
-        "",
-        '<rect class="bar-{}" data-bar-state="{}" x="{}" y="0" width="{}" height="4"/>',
-        ((s["state"], s["state"], s["x"], s["width"]) for s in segments),
+    # States are names from ponos.models.State, offsets and widths integers.
+    rects = "".join(
+        f'<rect class="bar-{s["state"]}" data-bar-state="{s["state"]}" x="{int(s["x"])}" '
+        f'y="0" width="{int(s["width"])}" height="4"/>'
+        for s in segments
     )
-    return format_html(
-        '<svg class="bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" '
-        'aria-label="{}"><title>{}</title>{}</svg>',
-        label,
-        title,
-        rects,
+    return mark_safe(  # noqa: S308
+        f'<svg class="bar" viewBox="0 0 100 4" preserveAspectRatio="none" role="img" '
+        f'aria-label="{escape(label)}"><title>{escape(title)}</title>{rects}</svg>'
     )
