@@ -16,7 +16,9 @@ RELATIVE_COLUMNS = ["id", "slug", "state", "run", "depth"]
 
 @page
 def task_detail(request, task_id):
-    queryset = Task.objects.select_related("agent", "process").defer("token", "env")
+    queryset = Task.objects.select_related("agent", "process", "worker_run__version__worker").defer(
+        "token", "env"
+    )
     task = get_task_for_reader(request.user, task_id, queryset)
     parents = list(Task.objects.filter(children=task.pk).order_by("slug").values(*RELATIVE_COLUMNS))
     children = list(Task.objects.filter(parents=task.pk).order_by("slug").values(*RELATIVE_COLUMNS))
