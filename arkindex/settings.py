@@ -111,6 +111,8 @@ MIDDLEWARE = [
     # First, so that every answer is counted, the refusals of the middlewares below included.
     "arkindex.api.metrics.RequestMetricsMiddleware",
     "arkindex.api.middleware.BodySizeLimitMiddleware",
+    # Compresses what the views below answer (HTML and JSON, not storage files).
+    "arkindex.api.middleware.CompressionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the docs page's static files without debug mode
     # (`manage.py collectstatic` fills STATIC_ROOT).

@@ -112,8 +112,7 @@ def test_the_page_takes_seven_queries_whatever_its_relatives(
         Artifact.objects.create(task=running_task, path=f"file{index}", size=index)
     client = page_client(guest)
     # The session, the user, the task with its agent, process, worker version and manage
-    # right, its
-    # parents, children, restarts and artifacts.
+    # right, its parents, children, restarts and artifacts.
     with django_assert_num_queries(7):
         response = client.get(url(running_task))
     assert response.content.decode().count('class="task-link"') == 2 * relatives
