@@ -105,7 +105,12 @@ class MakeRun:
         assert status in (-signal.SIGINT, 128 + signal.SIGINT, 2), self.service.tail()
         output = self.service.output()
         assert "Stopping the agent...\n" in output
-        assert output.index("Agent stopped") < output.index("Stopping the server...")
+        # The agent's own lines went to its log file, named by the banner; it stopped
+        # before the server was asked to.
+        assert f"  Agent log: {self.var}/agent.log\n" in output
+        assert "Agent stopped" in (self.var / "agent.log").read_text()
+        assert "Agent stopped" not in output
+        assert output.index("Stopping the agent...") < output.index("Stopping the server...")
         assert "Stopped.\n" in output
         for pid in self.pids:
             assert not is_alive(pid), f"process {pid} survived\n{self.service.tail()}"
