@@ -211,6 +211,8 @@ SPECTACULAR_SETTINGS = {
     # The docs page loads Swagger UI from our own static files, so it works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Each operation's line shows its summary and the operationId clients call it by.
+    "SWAGGER_UI_SETTINGS": {"displayOperationId": True, "deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "TaskStateEnum": "ponos.models.State",
