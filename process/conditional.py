@@ -70,16 +70,23 @@ def version_statement(caller):
         .values_list("revision", "claimed", "farm__name", "creator__display_name")
     )[:1]
     sql, params = queryset.query.sql_with_params()
-    if list(params).count(PLACEHOLDER) != 1:
+    if list(params).count(db_id(PLACEHOLDER)) != 1:
         raise AssertionError("The process id must appear once among the parameters.")
     return sql, tuple(params)
+
+
+def db_id(process_id):
+    """A process id as the database takes it in parameters: a UUID for PostgreSQL, 32 hex
+    digits for SQLite (the statement's parameters are already in that form)."""
+    return Process._meta.pk.get_db_prep_value(process_id, connection)
 
 
 def current_process_etag(user, process_id):
     """The ETag of the process as `user` would read it now, or None when the user may not
     read it (or it does not exist): one statement."""
     sql, params = version_statement(Caller(user.pk, bool(user.is_admin)))
-    params = [process_id if value == PLACEHOLDER else value for value in params]
+    placeholder = db_id(PLACEHOLDER)
+    params = [db_id(process_id) if value == placeholder else value for value in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
