@@ -40,7 +40,7 @@ def build(creator_email, corpus_id):
     """Create the process and its run; print and return its id."""
     now = timezone.now()
     creator = User.objects.get(email=creator_email)
-    farm, _seed = create_farm("Farm without agents")
+    farm = create_farm("Farm without agents")
     worker = Worker.objects.create(name="Layout", slug=f"layout-{uuid.uuid4().hex[:6]}", type="t")
     version = WorkerVersion.objects.create(
         worker=worker, version=1, docker_image="layout:1", command="layout"
