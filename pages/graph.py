@@ -8,6 +8,7 @@ cut, and the page says so.
 """
 
 import dataclasses
+import re
 from collections import defaultdict
 from html import escape
 
@@ -41,6 +42,11 @@ BAR_ORDER = [
 ]
 DONE = "completed"
 FAILED_STATES = ("failed", "error")
+
+
+def natural(text):
+    """A sort key reading digits as numbers: `layout_2` before `layout_10`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def run_name(task):
@@ -200,7 +206,7 @@ def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
             rows = [row_of[pk] for pk in parents[id(node)] if pk in row_of]
             mean = sum(rows) / len(rows) if rows else 0
             first = node.task
-            return (mean, restart_root(first, task_by_id), first["slug"])
+            return (mean, natural(restart_root(first, task_by_id)), natural(first["slug"]))
 
         members.sort(key=position)
         for row, node in enumerate(members):
@@ -282,7 +288,7 @@ def render_svg(graph, run, process_id):
         if not node.single:
             parts.append(f'<g class="bar" data-bar data-x="{node.x + 8}">')
             parts.extend(
-                f'<rect class="bar-{state}" data-bar-state="{state}" x="{node.x + 8 + offset}" '
+                f'<rect class="bar-{state}" x="{node.x + 8 + offset}" '
                 f'y="{node.y + NODE_HEIGHT - 8}" width="{size}" height="4"/>'
                 for state, offset, size in bar_segments(node.counts, len(node.tasks))
             )

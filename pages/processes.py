@@ -37,6 +37,9 @@ from process.models import NON_RUNNABLE_MODES, Process
 from process.processes import update_process
 
 STOPPABLE_STATES = frozenset({State.UNSCHEDULED, State.PENDING, State.RUNNING})
+# Worker runs listed at first; `?worker_runs=all` lists every one (a process of 500 worker
+# runs would otherwise spend most of its page on them).
+WORKER_RUNS = 50
 
 
 def run_summaries(process_id):
@@ -139,6 +142,9 @@ def process_detail(request, process_id):
         "failures": failures(tasks),
         "failure_logs": FAILURE_LOGS,
         "worker_runs": shown_runs,
+        "worker_runs_shown": (
+            shown_runs if request.GET.get("worker_runs") == "all" else shown_runs[:WORKER_RUNS]
+        ),
         "elapsed": elapsed(process.started, process.finished),
     }
     # Storage reads (the failure summary) are done: nothing above runs in a transaction.

@@ -3,7 +3,6 @@ state, progress, the filtered and paginated task table, the failure summary, the
 runs. Everything here works on rows already read (one query for the run's tasks), so the
 page's number of queries does not depend on the number of tasks."""
 
-import re
 import uuid
 from collections import defaultdict
 from types import SimpleNamespace
@@ -12,7 +11,7 @@ from urllib.parse import urlencode
 from django.db.models import F
 from rest_framework.exceptions import ValidationError
 
-from pages.graph import DONE, FAILED_STATES, bar_segments, run_name
+from pages.graph import DONE, FAILED_STATES, bar_segments, natural, run_name
 from ponos.models import ACTIVE_STATES, FINAL_STATES, State, Task
 from ponos.tasks import log_tail
 from process.models import WorkerRun
@@ -46,11 +45,6 @@ COUNT_ORDER = [
     "unscheduled",
     "completed",
 ]
-
-
-def natural(text):
-    """A sort key reading digits as numbers: chunk 2 before chunk 10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def task_order(task):

@@ -62,7 +62,7 @@ def state_bar(segments, label):
     )
     # States are names from ponos.models.State, offsets and widths integers.
     rects = "".join(
-        f'<rect class="bar-{s["state"]}" data-bar-state="{s["state"]}" x="{int(s["x"])}" '
+        f'<rect class="bar-{s["state"]}" x="{int(s["x"])}" '
         f'y="0" width="{int(s["width"])}" height="4"/>'
         for s in segments
     )

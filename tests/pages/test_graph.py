@@ -64,7 +64,7 @@ def test_beyond_max_nodes_the_chunks_of_a_worker_run_make_one_node():
     link = f'<a href="/ui/process/{PROCESS}/?run=0&amp;worker_run={runs[3]}#tasks" '
     assert link + 'class="node state-failed group" data-group="run-3-' in svg
     node_svg = svg[svg.index(link) : svg.index("</a>", svg.index(link))]
-    widths = dict(re.findall(r'data-bar-state="([a-z]+)" x="\d+" y="\d+" width="(\d+)"', node_svg))
+    widths = dict(re.findall(r'class="bar-([a-z]+)" x="\d+" y="\d+" width="(\d+)"', node_svg))
     assert (widths["completed"], widths["failed"], widths["running"]) == ("148", "16", "0")
 
 
@@ -104,3 +104,10 @@ def test_the_worker_slug_of_a_collapsed_group_is_escaped():
     assert (
         'data-slug="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;&lt;/svg&gt;_0 ×3"' in svg
     )
+
+
+def test_nodes_of_a_column_sort_naturally():
+    tasks = [task(f"chunk_{index}") for index in (10, 2, 1, 11, 3)]
+    assert [node.label for node in build_graph(tasks, []).nodes] == [
+        "chunk_1", "chunk_2", "chunk_3", "chunk_10", "chunk_11"
+    ]  # fmt: skip

@@ -208,6 +208,11 @@ def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, proces
     assert groups.count("completed") == 150
     assert "w000 ×10" in page and "w499 ×10" in page
     assert "left out of the picture" not in text(response)
+    # The first 50 worker runs are listed, the others a click away.
+    assert page.count("<tr data-worker-run=") == 50
+    assert "The first 50 of 500 worker runs. Show them all" in text(response)
+    every_run = client.get(url(process, "?worker_runs=all")).content.decode()
+    assert every_run.count("<tr data-worker-run=") == 500
     # The table shows its first page, and says how to reach the others.
     assert page.count('<tr data-task="') == 50
     assert "Tasks 1 to 50 of 5,000. Page 1 of 100. Next" in text(response)

@@ -108,7 +108,7 @@
     BAR_ORDER.forEach(function (state) {
       seen += counts[state] || 0;
       var end = total ? Math.round(width * seen / total) : 0;
-      var rect = bar.querySelector('[data-bar-state="' + state + '"]');
+      var rect = bar.querySelector("rect.bar-" + state);
       if (rect) {
         rect.setAttribute("x", x0 + x);
         rect.setAttribute("width", end - x);
