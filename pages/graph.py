@@ -171,7 +171,7 @@ def group_key(task, level):
 
 def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
     """The graph of `tasks` (rows with id, slug, depth, state, chunk, worker_run_id,
-    original_task_id, worker_slug) and `edges` ((child id, parent id) pairs)."""
+    original_task_id) and `edges` ((child id, parent id) pairs)."""
     level, groups = 0, {}
     for level in range(3):
         groups = defaultdict(list)

@@ -1,6 +1,7 @@
 """The process page: its fields, the task graph of a run, the buttons of its managers, and
 a number of queries that does not depend on the number of tasks."""
 
+import gzip
 import re
 import time
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 from ponos import states
 from ponos.models import State, Task
 from process.builder import start_process
+from tests.conftest import client_for
 from tests.factories import TaskFactory
 from tests.pages.conftest import assert_error_page, page_client, text
 from tests.process.helpers import add_worker_run, make_run
@@ -164,7 +166,9 @@ def test_the_page_takes_eight_queries_whatever_the_number_of_tasks(
     assert response.status_code == 200
 
 
-def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, process, farm):
+def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(
+    guest, process, farm, django_assert_num_queries
+):
     """500 worker runs in a chain, 10 chunks each: the chunks of a worker run make a node."""
     previous = None
     runs = []
@@ -192,12 +196,38 @@ def test_a_run_of_5000_tasks_answers_fast_and_collapses_its_chunks(guest, proces
     states.refresh_process(process.pk)
     client = page_client(guest)
     client.get(url(process))
-    started = time.monotonic()
+    # The CPU time of the page (this process: the view, the template, the database
+    # driver), which the other jobs of a busy machine do not stretch as they do the wall
+    # clock; both are printed.
+    started, cpu = time.monotonic(), time.process_time()
     response = client.get(url(process))
+    cpu = time.process_time() - cpu
     elapsed = time.monotonic() - started
     assert response.status_code == 200
-    print(f"The page of 5,000 tasks: {elapsed * 1000:.0f} ms, {len(response.content):,} bytes")
-    assert elapsed < 1, elapsed
+    print(
+        f"The page of 5,000 tasks: {elapsed * 1000:.0f} ms ({cpu * 1000:.0f} ms of CPU), "
+        f"{len(response.content):,} bytes"
+    )
+    assert cpu < 1, cpu
+    # The same eight queries as for three tasks; compressed, the page is a fraction.
+    with django_assert_num_queries(8):
+        zipped = client.get(url(process), HTTP_ACCEPT_ENCODING="gzip")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.content).count(b'<tr data-task="') == 50
+    zipped_states = client.get(url(process, "states/"), HTTP_ACCEPT_ENCODING="gzip")
+    api = client_for(guest).get(f"/api/v1/process/{process.id}/")
+    api_zipped = client_for(guest).get(
+        f"/api/v1/process/{process.id}/", HTTP_ACCEPT_ENCODING="gzip"
+    )
+    print(
+        "Compressed (gzip) at 5,000 tasks: "
+        f"process page {len(response.content):,} → {len(zipped.content):,} bytes; "
+        f"its states {len(gzip.decompress(zipped_states.content)):,} → "
+        f"{len(zipped_states.content):,}; "
+        f"RetrieveProcess {len(api.content):,} → {len(api_zipped.content):,}"
+    )
+    assert len(zipped.content) * 8 < len(response.content)
+    assert len(api_zipped.content) * 8 < len(api.content)
     page = response.content.decode()
     collapsed = "This run has 5,000 tasks: the chunks of each worker run are drawn as one node"
     assert collapsed in text(response)
