@@ -407,6 +407,15 @@ def test_a_person_works_with_a_run_of_5000_tasks(site, browser):
     assert len({node.get_attribute("data-slug") for node in nodes}) == 500
     scroll["process page"] = visit.at_width(390, "large-process")
     visit.at_width(1400, "large-process")
+    # The graph, wider than its box, scrolls inside it; "Fit the width" scales it down.
+    fit = visit.find("[data-fit-graph]")
+    assert fit.is_displayed()
+    box = visit.find("[data-graph]")
+    svg = visit.find("[data-graph] svg")
+    assert svg.size["width"] > box.size["width"]
+    fit.click()
+    visit.wait(lambda: svg.size["width"] <= box.size["width"], "the graph to fit its box")
+    assert fit.text == "Actual size"
 
     # Two clicks to the ninth chunk of a worker run: its node, then its row.
     visit.follow(visit.find('svg a.node[data-slug="layout_37 ×10"]'))
