@@ -238,17 +238,16 @@ def worker_runs(process_id, tasks):
 
 
 def count_links(counts, filters, run):
-    """The count of each state present, linking to the table filtered on it (or, for the
-    state already chosen, back to all states)."""
+    """The count of each state, linking to the table filtered on it (or, for the state
+    already chosen, back to all states). States without tasks are hidden, and shown by the
+    page's script when tasks reach them."""
+    chosen = filters.values.get("state")
     return [
         {
             "state": state,
-            "count": counts[state],
-            "chosen": filters.values.get("state") == state,
-            "link": filters.link(
-                run, state=None if filters.values.get("state") == state else state
-            ),
+            "count": counts.get(state, 0),
+            "chosen": chosen == state,
+            "link": filters.link(run, state=None if chosen == state else state),
         }
         for state in COUNT_ORDER
-        if counts.get(state)
     ]

@@ -69,6 +69,13 @@ def test_a_reader_sees_the_fields_and_the_graph_of_the_last_run(guest, process, 
     assert xs == sorted(xs) and len(set(xs)) == 3
     # A guest has no button.
     assert forms(response) == ["/ui/logout/"]
+    # The count of each state links to the table filtered on it; states without tasks are
+    # hidden until the script shows them.
+    assert '<a href="?run=0&amp;state=failed#tasks" class="count" data-count="failed">' in page
+    assert 'class="count" data-count="running" hidden>' in page
+    assert "1 of 3 tasks done" in body
+    # The failure summary names the failed task, linking to it, with its log lines.
+    assert f'<h3><a href="/ui/task/{failed_run["fail"].id}/">fail</a>' in page
 
 
 @pytest.mark.parametrize("who", ["superuser", "corpus_admin", "contributor"])

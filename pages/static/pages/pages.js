@@ -169,8 +169,10 @@
     var bar = section.querySelector("[data-progress] svg.bar");
     if (bar) setBar(bar, body.counts, progress.total, 0, 100);
     section.querySelectorAll("[data-count]").forEach(function (link) {
+      var count = body.counts[link.getAttribute("data-count")] || 0;
       var value = link.querySelector("[data-count-value]");
-      if (value) value.textContent = formatNumber(body.counts[link.getAttribute("data-count")]);
+      if (value) value.textContent = formatNumber(count);
+      link.hidden = !count;
     });
     var elapsed = section.querySelector(".progress [data-elapsed-since]");
     if (elapsed && body.finished) elapsed.setAttribute("data-elapsed-until", body.finished);
