@@ -339,3 +339,37 @@ def test_the_states_endpoint_takes_six_queries_whatever_the_number_of_tasks(
     with django_assert_num_queries(3):
         again = client.get(url(process, "states/"), HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304 and again.content == b""
+
+
+def test_the_failure_summary_shows_the_last_log_lines_of_the_first_three(guest, process, agent):
+    from django.conf import settings
+
+    from ponos.storage import get_storage, log_key
+
+    tasks = make_run(
+        process,
+        ok=State.COMPLETED,
+        **{f"bad_{index}": State.FAILED for index in range(1, 5)},
+        broken=State.ERROR,
+    )
+    for slug, task in tasks.items():
+        Task.objects.filter(pk=task.pk).update(agent=agent)
+        lines = "".join(f"{slug} line {number}\n" for number in range(1, 21))
+        get_storage().put_bytes(
+            settings.PONOS_LOGS_BUCKET, log_key(task.id), lines.encode(), "text/plain"
+        )
+    reads = []
+    monkeypatch.setattr("pages.runs.log_tail", lambda task: reads.append(task.id) or log_tail(task))
+    response = page_client(guest).get(url(process))
+    body = text(response)
+    assert "5 tasks failed or ended in error; the last lines of the logs of the first 3." in body
+    # Failed and errored tasks, in natural order; the logs of three only are read.
+    page = response.content.decode()
+    shown = re.findall(r'<h3><a href="/ui/task/[0-9a-f-]+/">([^<]+)</a>', page)
+    assert shown == ["bad_1", "bad_2", "bad_3"]
+    for slug in shown:
+        assert f"{slug} line 13\n{slug} line 14" in page
+        assert f"{slug} line 12\n" not in page
+    assert "bad_4 line" not in page and "broken line" not in page
+    assert 'href="?run=0&amp;state=failed#tasks">All failed</a>' in page
+    assert 'href="?run=0&amp;state=error#tasks">All in error</a>' in page
