@@ -358,8 +358,6 @@ def test_the_failure_summary_shows_the_last_log_lines_of_the_first_three(guest, 
         get_storage().put_bytes(
             settings.PONOS_LOGS_BUCKET, log_key(task.id), lines.encode(), "text/plain"
         )
-    reads = []
-    monkeypatch.setattr("pages.runs.log_tail", lambda task: reads.append(task.id) or log_tail(task))
     response = page_client(guest).get(url(process))
     body = text(response)
     assert "5 tasks failed or ended in error; the last lines of the logs of the first 3." in body
