@@ -470,6 +470,9 @@ def test_a_person_works_with_a_run_of_5000_tasks(site, browser):
         )
 
     visit.wait(lambda: log_state()[1] > log_state()[2] * 2, "a log taller than its box")
+    # Its start time and growing duration came with the refreshes too.
+    assert visit.text("[data-task-started]").endswith(" UTC")
+    assert visit.text("[data-task-duration]").endswith(" s")
     browser.execute_script("arguments[0].scrollTop = 40;", log)
     before = log_state()
     visit.wait(lambda: log_state()[4] != before[4], "the log to grow", timeout=30)

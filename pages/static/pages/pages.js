@@ -252,8 +252,11 @@
         var stop = section.querySelector('[data-when="stoppable"]');
         var active = ACTIVE.indexOf(body.state) >= 0;
         if (stop) stop.hidden = !active || body.state === "stopping";
-        var elapsed = section.querySelector("[data-elapsed-since]");
-        if (elapsed && body.finished) elapsed.setAttribute("data-elapsed-until", body.finished);
+        var started = section.querySelector("[data-task-started]");
+        if (started) started.textContent = formatTime(body.started);
+        var duration = section.querySelector("[data-task-duration]");
+        if (duration && body.started) duration.setAttribute("data-elapsed-since", body.started);
+        if (duration && body.finished) duration.setAttribute("data-elapsed-until", body.finished);
         tickDurations(section);
         return active;
       });
