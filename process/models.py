@@ -20,6 +20,18 @@ NON_RUNNABLE_MODES = frozenset({ProcessMode.TEMPLATE, ProcessMode.LOCAL})
 CORPUSLESS_MODES = frozenset({ProcessMode.REPOSITORY, ProcessMode.LOCAL})
 
 
+class ActivityState(models.TextChoices):
+    """Where the worker activities of a process's last run stand (SPEC §11)."""
+
+    # Started or retried with `worker_activity: false`: workers get no activities.
+    DISABLED = "disabled"
+    # The background job creating the activities has not finished yet.
+    PENDING = "pending"
+    READY = "ready"
+    # The background job failed: the run's tasks never start.
+    ERROR = "error"
+
+
 class ProcessQuerySet(models.QuerySet):
     def readable_by(self, user):
         from arkindex.rights import readable_processes
@@ -58,6 +70,9 @@ class Process(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.UNSCHEDULED)
     # The highest run ever built (null before the first start); cleanup never lowers it.
     last_run = models.PositiveIntegerField(null=True, blank=True)
+    activity_state = models.CharField(
+        max_length=20, choices=ActivityState.choices, default=ActivityState.DISABLED
+    )
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)

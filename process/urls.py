@@ -1,12 +1,17 @@
 from django.urls import path
 
 from process.api.processes import ProcessDetail, ProcessList, ProcessRetry, ProcessStart
-from process.api.worker_runs import WorkerRunDetail, WorkerRunList
+from process.api.worker_runs import WorkerRunConfiguration, WorkerRunDetail, WorkerRunList
 from process.api.workers import WorkerList, WorkerVersionDetail, WorkerVersionList
 
 urlpatterns = [
     path("process/", ProcessList.as_view(), name="process-list"),
     path("process/workers/<uuid:id>/", WorkerRunDetail.as_view(), name="worker-run"),
+    path(
+        "process/workers/<uuid:id>/configuration/",
+        WorkerRunConfiguration.as_view(),
+        name="worker-run-configuration",
+    ),
     path("process/<uuid:id>/", ProcessDetail.as_view(), name="process"),
     path("process/<uuid:id>/start/", ProcessStart.as_view(), name="process-start"),
     path("process/<uuid:id>/retry/", ProcessRetry.as_view(), name="process-retry"),

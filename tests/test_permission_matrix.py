@@ -417,6 +417,13 @@ OPERATIONS = {
         params=worker_run,
         check=returns(lambda w, c: w.worker_run.id),
     ),
+    "RetrieveWorkerRunConfiguration": Op(
+        "get",
+        "/api/v1/process/workers/{id}/configuration/",
+        READ_BY_READERS,
+        params=worker_run,
+        check=lambda w, c, r: r.status_code != 200 or r.json() == {"configuration": []},
+    ),
     "UpdateWorkerRun": Op(
         "put",
         "/api/v1/process/workers/{id}/",
