@@ -1,6 +1,7 @@
 from django.urls import path
 
 from process.api.processes import ProcessDetail, ProcessList, ProcessRetry, ProcessStart
+from process.api.selection import ProcessElementList
 from process.api.worker_runs import WorkerRunConfiguration, WorkerRunDetail, WorkerRunList
 from process.api.workers import WorkerList, WorkerVersionDetail, WorkerVersionList
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("process/<uuid:id>/", ProcessDetail.as_view(), name="process"),
     path("process/<uuid:id>/start/", ProcessStart.as_view(), name="process-start"),
     path("process/<uuid:id>/retry/", ProcessRetry.as_view(), name="process-retry"),
+    path("process/<uuid:id>/elements/", ProcessElementList.as_view(), name="process-elements"),
     path("process/<uuid:id>/workers/", WorkerRunList.as_view(), name="worker-runs"),
     path("workers/", WorkerList.as_view(), name="worker-list"),
     path("workers/<uuid:id>/versions/", WorkerVersionList.as_view(), name="worker-versions"),

@@ -395,6 +395,13 @@ OPERATIONS = {
         body=lambda w, c: {"farm": str(w.farm.id)},
         check=changed(lambda w: Task.objects.filter(process=w.finished, run=1).exists()),
     ),
+    "ListProcessElements": Op(
+        "get",
+        "/api/v1/process/{id}/elements/",
+        READ_BY_READERS,
+        params=fresh,
+        check=lambda w, c, r: r.status_code != 200 or r.json()["count"] == 0,
+    ),
     "ListWorkerRuns": Op(
         "get",
         "/api/v1/process/{id}/workers/",

@@ -94,7 +94,7 @@ LIST_IDS = {
 
 
 def process_queryset():
-    return Process.objects.select_related("farm", "creator")
+    return Process.objects.select_related("farm", "creator", "element_type")
 
 
 def load_tasks(process):
