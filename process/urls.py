@@ -1,5 +1,10 @@
 from django.urls import path
 
+from process.api.activities import (
+    ProcessActivityCounts,
+    WorkerActivityStart,
+    WorkerActivityUpdate,
+)
 from process.api.processes import ProcessDetail, ProcessList, ProcessRetry, ProcessStart
 from process.api.selection import ProcessElementList
 from process.api.worker_runs import WorkerRunConfiguration, WorkerRunDetail, WorkerRunList
@@ -7,6 +12,17 @@ from process.api.workers import WorkerList, WorkerVersionDetail, WorkerVersionLi
 
 urlpatterns = [
     path("process/", ProcessList.as_view(), name="process-list"),
+    path("process/start-activity/", WorkerActivityStart.as_view(), name="start-activity"),
+    path(
+        "process/workers/<uuid:id>/activity/",
+        WorkerActivityUpdate.as_view(),
+        name="worker-run-activity",
+    ),
+    path(
+        "process/<uuid:id>/activity-counts/",
+        ProcessActivityCounts.as_view(),
+        name="process-activity-counts",
+    ),
     path("process/workers/<uuid:id>/", WorkerRunDetail.as_view(), name="worker-run"),
     path(
         "process/workers/<uuid:id>/configuration/",

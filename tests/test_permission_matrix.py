@@ -34,9 +34,18 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.documents.elements import create_element
+from arkindex.documents.models import ElementType
 from ponos.models import Agent, Artifact, State, Task
 from ponos.states import refresh_process
-from process.models import Process, Worker, WorkerRun, WorkerVersion
+from process.models import (
+    ActivityState,
+    Process,
+    Worker,
+    WorkerActivity,
+    WorkerRun,
+    WorkerVersion,
+)
 from tests.arkindex.assertions import assert_error
 from tests.factories import (
     AgentFactory,
@@ -402,6 +411,49 @@ OPERATIONS = {
         params=fresh,
         check=lambda w, c, r: r.status_code != 200 or r.json()["count"] == 0,
     ),
+    # Worker activities: claimed and reported by the task of the worker run only.
+    "StartWorkerActivity": Op(
+        "post",
+        "/api/v1/process/start-activity/",
+        # The other process's task runs no worker run: it has no activities.
+        table(users=403, task=200, other_process_task=400, agents=403),
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "UpdateWorkerActivity": Op(
+        "put",
+        "/api/v1/process/workers/{id}/activity/",
+        table(users=403, task=200, other_process_task=403, agents=403),
+        params=lambda w: {"id": w.main_run.id},
+        body=lambda w, c: {
+            "element_id": str(w.element.id),
+            "process_id": str(w.process.id),
+            "state": "started",
+        },
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "ListProcessActivityCounts": Op(
+        "get",
+        "/api/v1/process/{id}/activity-counts/",
+        READ_BY_READERS,
+        params=main,
+        check=lambda w, c, r: (
+            r.status_code != 200
+            or r.json()["worker_runs"]
+            == [
+                {
+                    "worker_run_id": str(w.main_run.id),
+                    "queued": 1,
+                    "started": 0,
+                    "processed": 0,
+                    "error": 0,
+                }
+            ]
+        ),
+    ),
     "ListWorkerRuns": Op(
         "get",
         "/api/v1/process/{id}/workers/",
@@ -608,6 +660,9 @@ class World:
     fresh: Any
     worker_run: Any
     finished: Any
+    # The worker run of the running task, and an element it has an activity for.
+    main_run: Any = None
+    element: Any = None
 
 
 def build_world():
@@ -658,6 +713,18 @@ def build_world():
         failed={"state": State.FAILED, "started": now, "finished": now},
     )
     Artifact.objects.create(task=tasks["running"], path="out/a.txt", size=3)
+    # The running task is the task of a worker run with a queued activity.
+    main_run = WorkerRunFactory(process=process, version=version)
+    Task.objects.filter(pk=tasks["running"].pk).update(worker_run=main_run)
+    Process.objects.filter(pk=process.pk).update(activity_state=ActivityState.READY)
+    element = create_element(
+        corpus=corpus,
+        type=ElementType.objects.create(corpus=corpus, slug="page", display_name="Page"),
+        name="A page",
+    )
+    WorkerActivity.objects.create(
+        process=process, worker_run=main_run, element=element, created=now, updated=now
+    )
     _other, other_tasks = started(
         "Other process",
         other={"state": State.RUNNING, "agent": agents["farm_agent"], "started": now},
@@ -688,6 +755,8 @@ def build_world():
         fresh=fresh,
         worker_run=worker_run,
         finished=finished,
+        main_run=main_run,
+        element=element,
     )
 
 

@@ -311,8 +311,16 @@ class FarmField(serializers.PrimaryKeyRelatedField):
         )
 
 
+WORKER_ACTIVITY_HELP = (
+    "Workers mode: create a worker activity per selected element and worker run, which the "
+    "workers claim with StartWorkerActivity (the tasks wait until they exist); false runs "
+    "the workers without activities."
+)
+
+
 class ProcessStartSerializer(serializers.Serializer):
     farm = FarmField(help_text="The farm to run on; PONOS_DEFAULT_FARM when omitted.")
+    worker_activity = serializers.BooleanField(default=True, help_text=WORKER_ACTIVITY_HELP)
     chunks = serializers.IntegerField(
         min_value=1, max_value=10, required=False, help_text=CHUNKS_HELP
     )
@@ -321,3 +329,8 @@ class ProcessStartSerializer(serializers.Serializer):
 
 class ProcessRetrySerializer(serializers.Serializer):
     farm = FarmField(help_text="The farm to run on; the farm of the previous run when omitted.")
+    worker_activity = serializers.BooleanField(
+        default=True,
+        help_text=WORKER_ACTIVITY_HELP
+        + " A retry queues again the activities that did not end processed.",
+    )

@@ -5,10 +5,13 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from arkindex.documents.elements import create_element
+from arkindex.documents.models import ElementType
 from arkindex.users.models import User
 from ponos.models import Agent, Artifact, Farm, Task
-from process.models import WorkerVersion
+from process.models import WorkerActivity, WorkerVersion
 from tests.factories import WorkerRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +29,17 @@ def objects(corpus, farm, running_task):
     """One row of every registered model."""
     Group.objects.create(name="Operators")
     Artifact.objects.create(task=running_task, path="out.json", size=2)
-    WorkerRunFactory(process=running_task.process)
+    worker_run = WorkerRunFactory(process=running_task.process)
+    element_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
+    element = create_element(corpus=corpus, type=element_type, name="A page")
+    now = timezone.now()
+    WorkerActivity.objects.create(
+        process=running_task.process,
+        worker_run=worker_run,
+        element=element,
+        created=now,
+        updated=now,
+    )
 
 
 def registered_models():
