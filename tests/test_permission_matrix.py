@@ -35,7 +35,7 @@ from rest_framework.test import APIClient
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.documents.elements import create_element
-from arkindex.documents.models import ElementType
+from arkindex.documents.models import Element, ElementType, Transcription
 from ponos.models import Agent, Artifact, State, Task
 from ponos.states import refresh_process
 from process.models import (
@@ -590,6 +590,84 @@ OPERATIONS = {
         params=lambda w: {"id": w.running.id, "path": "out/a.txt"},
         check=check_redirect,
     ),
+    # Documents: guests read, contributors write; tasks write on their process's corpus.
+    "CreateElementType": Op(
+        "post",
+        "/api/v1/elements/type/",
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {"slug": "matrix", "display_name": "M", "corpus": str(w.corpus.id)},
+        check=changed(lambda w: ElementType.objects.filter(slug="matrix").exists()),
+        attr_of_400=["corpus"],
+    ),
+    "CreateElement": Op(
+        "post",
+        "/api/v1/elements/create/",
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {
+            "type": "page",
+            "name": "Matrix element",
+            "corpus": str(w.corpus.id),
+            "parent": str(w.documents["folder"].id),
+            "image": None,
+            "polygon": None,
+        },
+        check=changed(lambda w: Element.objects.filter(name="Matrix element").exists()),
+        attr_of_400=["corpus"],
+    ),
+    "RetrieveElement": Op(
+        "get",
+        "/api/v1/element/{id}/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=returns(lambda w, c: w.documents["page"].id),
+    ),
+    "ListElements": Op(
+        "get",
+        "/api/v1/corpus/{corpus}/elements/",
+        READ_BY_READERS,
+        params=lambda w: {"corpus": w.corpus.id},
+        check=lists(lambda c: True, value=lambda w: w.documents["page"].id),
+    ),
+    "ListElementChildren": Op(
+        "get",
+        "/api/v1/elements/{id}/children/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["folder"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["page"].id),
+    ),
+    "ListElementParents": Op(
+        "get",
+        "/api/v1/elements/{id}/parents/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["folder"].id),
+    ),
+    "CreateTranscription": Op(
+        "post",
+        "/api/v1/element/{id}/transcription/",
+        table(readers=201, guest=403, strangers=404, tasks=201, agents=403),
+        params=lambda w: {"id": w.documents["page"].id},
+        body=lambda w, c: {"text": "matrix", "confidence": 0.5},
+        check=changed(lambda w: Transcription.objects.filter(text="matrix").exists()),
+    ),
+    "CreateTranscriptions": Op(
+        "post",
+        "/api/v1/transcription/bulk/",
+        # An element nobody lets the caller read is a field error, like any unknown id.
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {
+            "transcriptions": [{"element_id": str(w.documents["page"].id), "text": "bulk"}]
+        },
+        check=changed(lambda w: Transcription.objects.filter(text="bulk").exists()),
+        attr_of_400=["transcriptions", 0, "element_id"],
+    ),
+    "ListTranscriptions": Op(
+        "get",
+        "/api/v1/element/{id}/transcriptions/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["transcription"].id),
+    ),
     # Agents
     "ListAgents": Op(
         "get", "/api/v1/agents/", table(users=200, tasks=200, agents=403), check=check_agents
@@ -660,6 +738,7 @@ class World:
     fresh: Any
     worker_run: Any
     finished: Any
+    documents: Any = None
     # The worker run of the running task, and an element it has an activity for.
     main_run: Any = None
     element: Any = None
@@ -713,18 +792,6 @@ def build_world():
         failed={"state": State.FAILED, "started": now, "finished": now},
     )
     Artifact.objects.create(task=tasks["running"], path="out/a.txt", size=3)
-    # The running task is the task of a worker run with a queued activity.
-    main_run = WorkerRunFactory(process=process, version=version)
-    Task.objects.filter(pk=tasks["running"].pk).update(worker_run=main_run)
-    Process.objects.filter(pk=process.pk).update(activity_state=ActivityState.READY)
-    element = create_element(
-        corpus=corpus,
-        type=ElementType.objects.create(corpus=corpus, slug="page", display_name="Page"),
-        name="A page",
-    )
-    WorkerActivity.objects.create(
-        process=process, worker_run=main_run, element=element, created=now, updated=now
-    )
     _other, other_tasks = started(
         "Other process",
         other={"state": State.RUNNING, "agent": agents["farm_agent"], "started": now},
@@ -733,6 +800,24 @@ def build_world():
     WorkerRunFactory(process=finished, version=version)
     fresh = ProcessFactory(corpus=corpus, creator=cecil, name="Fresh process")
     worker_run = WorkerRunFactory(process=fresh, version=version)
+
+    folder_type = ElementType.objects.create(corpus=corpus, slug="folder", display_name="F")
+    page_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
+    folder = create_element(corpus=corpus, type=folder_type, name="Matrix folder")
+    page = create_element(corpus=corpus, type=page_type, name="Matrix page", parent=folder)
+    documents = {
+        "folder": folder,
+        "page": page,
+        "transcription": Transcription.objects.create(element=page, text="Read"),
+    }
+    # The running task is the task of a worker run with a queued activity for the page.
+    main_run = WorkerRunFactory(process=process, version=version)
+    Task.objects.filter(pk=tasks["running"].pk).update(worker_run=main_run)
+    Process.objects.filter(pk=process.pk).update(activity_state=ActivityState.READY)
+    element = page
+    WorkerActivity.objects.create(
+        process=process, worker_run=main_run, element=element, created=now, updated=now
+    )
 
     credentials = {"anonymous": None}
     credentials.update({name: f"Token {user.auth_token_key}" for name, user in users.items()})
@@ -755,6 +840,7 @@ def build_world():
         fresh=fresh,
         worker_run=worker_run,
         finished=finished,
+        documents=documents,
         main_run=main_run,
         element=element,
     )
