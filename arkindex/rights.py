@@ -85,3 +85,13 @@ def corpus_level(user, corpus):
     if corpus.public:
         return max(level, Level.GUEST)
     return level
+
+
+def readable_in_corpus(user, prefix=""):
+    """Read an object of a corpus (element type, element, transcription): guest on the corpus
+    at `{prefix}corpus_id`, public corpora included."""
+    if not user.is_authenticated:
+        return NOTHING
+    if user.is_admin:
+        return Q()
+    return public(f"{prefix}corpus_id") | member_of(user, f"{prefix}corpus_id", Level.GUEST)

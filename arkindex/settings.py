@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "arkindex.apps.ArkindexConfig",
     "arkindex.users",
     "arkindex.corpora",
+    "arkindex.documents",
     "ponos",
     "process",
     # The pages for humans under /ui/, on top of the rest: nothing imports them.

@@ -11,6 +11,7 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("", include("arkindex.users.urls")),
     path("", include("arkindex.corpora.urls")),
+    path("", include("arkindex.documents.urls")),
     path("", include("ponos.urls")),
     path("", include("process.urls")),
 ]

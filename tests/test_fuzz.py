@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ponos.models import Artifact, State
 from tests.factories import AgentFactory, TaskFactory, WorkerRunFactory, WorkerVersionFactory
-from tests.security.helpers import path_kind
+from tests.security.helpers import element_of, path_kind
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +93,7 @@ def world(superuser, outsider, corpus, process, running_task, agent, farm):
         "worker": version.worker_id,
         "version": version.id,
         "worker_run": worker_run.id,
+        "element": element_of(corpus).id,
         "farm": farm.id,
         "seed": farm.seed,
     }
@@ -113,7 +114,13 @@ def path_object(path):
     return path_kind(path)
 
 
-BODY_IDS = {"corpus": "corpus", "farm": "farm", "version": "version", "process_id": "process"}
+BODY_IDS = {
+    "corpus": "corpus",
+    "farm": "farm",
+    "version": "version",
+    "process_id": "process",
+    "parent": "element",
+}
 
 
 def use_real_ids(case, ids):
@@ -121,6 +128,8 @@ def use_real_ids(case, ids):
     kind = path_object(case.operation.path)
     if kind and "id" in (case.path_parameters or {}):
         case.path_parameters["id"] = str(ids[kind])
+    if "corpus" in (case.path_parameters or {}):
+        case.path_parameters["corpus"] = str(ids["corpus"])
     if "path" in (case.path_parameters or {}):
         case.path_parameters["path"] = "out/a.txt"
     if isinstance(case.body, dict):

@@ -34,9 +34,18 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.documents.elements import create_element
+from arkindex.documents.models import Element, ElementType, Transcription
 from ponos.models import Agent, Artifact, State, Task
 from ponos.states import refresh_process
-from process.models import Process, Worker, WorkerRun, WorkerVersion
+from process.models import (
+    ActivityState,
+    Process,
+    Worker,
+    WorkerActivity,
+    WorkerRun,
+    WorkerVersion,
+)
 from tests.arkindex.assertions import assert_error
 from tests.factories import (
     AgentFactory,
@@ -395,6 +404,56 @@ OPERATIONS = {
         body=lambda w, c: {"farm": str(w.farm.id)},
         check=changed(lambda w: Task.objects.filter(process=w.finished, run=1).exists()),
     ),
+    "ListProcessElements": Op(
+        "get",
+        "/api/v1/process/{id}/elements/",
+        READ_BY_READERS,
+        params=fresh,
+        check=lambda w, c, r: r.status_code != 200 or r.json()["count"] == 0,
+    ),
+    # Worker activities: claimed and reported by the task of the worker run only.
+    "StartWorkerActivity": Op(
+        "post",
+        "/api/v1/process/start-activity/",
+        # The other process's task runs no worker run: it has no activities.
+        table(users=403, task=200, other_process_task=400, agents=403),
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "UpdateWorkerActivity": Op(
+        "put",
+        "/api/v1/process/workers/{id}/activity/",
+        table(users=403, task=200, other_process_task=403, agents=403),
+        params=lambda w: {"id": w.main_run.id},
+        body=lambda w, c: {
+            "element_id": str(w.element.id),
+            "process_id": str(w.process.id),
+            "state": "started",
+        },
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "ListProcessActivityCounts": Op(
+        "get",
+        "/api/v1/process/{id}/activity-counts/",
+        READ_BY_READERS,
+        params=main,
+        check=lambda w, c, r: (
+            r.status_code != 200
+            or r.json()["worker_runs"]
+            == [
+                {
+                    "worker_run_id": str(w.main_run.id),
+                    "queued": 1,
+                    "started": 0,
+                    "processed": 0,
+                    "error": 0,
+                }
+            ]
+        ),
+    ),
     "ListWorkerRuns": Op(
         "get",
         "/api/v1/process/{id}/workers/",
@@ -416,6 +475,13 @@ OPERATIONS = {
         READ_BY_READERS,
         params=worker_run,
         check=returns(lambda w, c: w.worker_run.id),
+    ),
+    "RetrieveWorkerRunConfiguration": Op(
+        "get",
+        "/api/v1/process/workers/{id}/configuration/",
+        READ_BY_READERS,
+        params=worker_run,
+        check=lambda w, c, r: r.status_code != 200 or r.json() == {"configuration": []},
     ),
     "UpdateWorkerRun": Op(
         "put",
@@ -524,6 +590,84 @@ OPERATIONS = {
         params=lambda w: {"id": w.running.id, "path": "out/a.txt"},
         check=check_redirect,
     ),
+    # Documents: guests read, contributors write; tasks write on their process's corpus.
+    "CreateElementType": Op(
+        "post",
+        "/api/v1/elements/type/",
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {"slug": "matrix", "display_name": "M", "corpus": str(w.corpus.id)},
+        check=changed(lambda w: ElementType.objects.filter(slug="matrix").exists()),
+        attr_of_400=["corpus"],
+    ),
+    "CreateElement": Op(
+        "post",
+        "/api/v1/elements/create/",
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {
+            "type": "page",
+            "name": "Matrix element",
+            "corpus": str(w.corpus.id),
+            "parent": str(w.documents["folder"].id),
+            "image": None,
+            "polygon": None,
+        },
+        check=changed(lambda w: Element.objects.filter(name="Matrix element").exists()),
+        attr_of_400=["corpus"],
+    ),
+    "RetrieveElement": Op(
+        "get",
+        "/api/v1/element/{id}/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=returns(lambda w, c: w.documents["page"].id),
+    ),
+    "ListElements": Op(
+        "get",
+        "/api/v1/corpus/{corpus}/elements/",
+        READ_BY_READERS,
+        params=lambda w: {"corpus": w.corpus.id},
+        check=lists(lambda c: True, value=lambda w: w.documents["page"].id),
+    ),
+    "ListElementChildren": Op(
+        "get",
+        "/api/v1/elements/{id}/children/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["folder"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["page"].id),
+    ),
+    "ListElementParents": Op(
+        "get",
+        "/api/v1/elements/{id}/parents/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["folder"].id),
+    ),
+    "CreateTranscription": Op(
+        "post",
+        "/api/v1/element/{id}/transcription/",
+        table(readers=201, guest=403, strangers=404, tasks=201, agents=403),
+        params=lambda w: {"id": w.documents["page"].id},
+        body=lambda w, c: {"text": "matrix", "confidence": 0.5},
+        check=changed(lambda w: Transcription.objects.filter(text="matrix").exists()),
+    ),
+    "CreateTranscriptions": Op(
+        "post",
+        "/api/v1/transcription/bulk/",
+        # An element nobody lets the caller read is a field error, like any unknown id.
+        table(readers=201, guest=403, strangers=400, tasks=201, agents=403),
+        body=lambda w, c: {
+            "transcriptions": [{"element_id": str(w.documents["page"].id), "text": "bulk"}]
+        },
+        check=changed(lambda w: Transcription.objects.filter(text="bulk").exists()),
+        attr_of_400=["transcriptions", 0, "element_id"],
+    ),
+    "ListTranscriptions": Op(
+        "get",
+        "/api/v1/element/{id}/transcriptions/",
+        READ_BY_READERS,
+        params=lambda w: {"id": w.documents["page"].id},
+        check=lists(lambda c: True, value=lambda w: w.documents["transcription"].id),
+    ),
     # Agents
     "ListAgents": Op(
         "get", "/api/v1/agents/", table(users=200, tasks=200, agents=403), check=check_agents
@@ -594,6 +738,10 @@ class World:
     fresh: Any
     worker_run: Any
     finished: Any
+    documents: Any = None
+    # The worker run of the running task, and an element it has an activity for.
+    main_run: Any = None
+    element: Any = None
 
 
 def build_world():
@@ -653,6 +801,24 @@ def build_world():
     fresh = ProcessFactory(corpus=corpus, creator=cecil, name="Fresh process")
     worker_run = WorkerRunFactory(process=fresh, version=version)
 
+    folder_type = ElementType.objects.create(corpus=corpus, slug="folder", display_name="F")
+    page_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
+    folder = create_element(corpus=corpus, type=folder_type, name="Matrix folder")
+    page = create_element(corpus=corpus, type=page_type, name="Matrix page", parent=folder)
+    documents = {
+        "folder": folder,
+        "page": page,
+        "transcription": Transcription.objects.create(element=page, text="Read"),
+    }
+    # The running task is the task of a worker run with a queued activity for the page.
+    main_run = WorkerRunFactory(process=process, version=version)
+    Task.objects.filter(pk=tasks["running"].pk).update(worker_run=main_run)
+    Process.objects.filter(pk=process.pk).update(activity_state=ActivityState.READY)
+    element = page
+    WorkerActivity.objects.create(
+        process=process, worker_run=main_run, element=element, created=now, updated=now
+    )
+
     credentials = {"anonymous": None}
     credentials.update({name: f"Token {user.auth_token_key}" for name, user in users.items()})
     credentials["task"] = f"Ponos {tasks['running'].token}"
@@ -674,6 +840,9 @@ def build_world():
         fresh=fresh,
         worker_run=worker_run,
         finished=finished,
+        documents=documents,
+        main_run=main_run,
+        element=element,
     )
 
 

@@ -1,18 +1,25 @@
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from rest_framework import generics
 from rest_framework.exceptions import PermissionDenied
 
 from arkindex.api.errors import validation_error
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
-from arkindex.corpora.serializers import CorpusMembershipSerializer, CorpusSerializer
+from arkindex.corpora.serializers import (
+    CorpusDetailSerializer,
+    CorpusMembershipSerializer,
+    CorpusSerializer,
+)
+from arkindex.documents.models import ElementType
 from arkindex.rights import corpus_level, readable_corpora
 
 
 def get_corpus_for_user(user, corpus_id, level=Level.GUEST):
     """A corpus the user may read (404 otherwise), with at least `level` (403 otherwise)."""
     corpus = get_object_or_404(Corpus.objects.filter(readable_corpora(user)), pk=corpus_id)
-    if (corpus_level(user, corpus) or 0) < level:
+    # Reading the corpus already means being at least a guest.
+    if level > Level.GUEST and (corpus_level(user, corpus) or 0) < level:
         raise PermissionDenied(f"This needs the level {Level(level).label} on the corpus.")
     return corpus
 
@@ -33,11 +40,15 @@ class CorpusList(generics.ListCreateAPIView):
 
 
 class CorpusDetail(generics.RetrieveAPIView):
+    """A corpus with its element types, ordered by slug."""
+
     operation_ids = {"get": "RetrieveCorpus"}
-    serializer_class = CorpusSerializer
+    serializer_class = CorpusDetailSerializer
 
     def get_object(self):
-        return get_corpus_for_user(self.request.user, self.kwargs["id"])
+        corpus = get_corpus_for_user(self.request.user, self.kwargs["id"])
+        prefetch_related_objects([corpus], Prefetch("types", ElementType.objects.order_by("slug")))
+        return corpus
 
 
 class CorpusMembershipList(generics.ListCreateAPIView):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.documents.serializers.element_types import ElementTypeSerializer
 from arkindex.users.models import User
 
 
@@ -9,6 +10,16 @@ class CorpusSerializer(serializers.ModelSerializer):
         model = Corpus
         fields = ["id", "name", "public", "created"]
         read_only_fields = ["id", "created"]
+
+
+class CorpusDetailSerializer(CorpusSerializer):
+    """RetrieveCorpus: the corpus and its element types (base-worker reads `types`)."""
+
+    types = ElementTypeSerializer(many=True, read_only=True)
+
+    class Meta(CorpusSerializer.Meta):
+        fields = [*CorpusSerializer.Meta.fields, "types"]
+        read_only_fields = fields
 
 
 class CorpusMembershipSerializer(serializers.ModelSerializer):

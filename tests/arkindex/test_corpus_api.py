@@ -203,7 +203,7 @@ class TestRetrieveCorpus:
         client = client_for(guest)
         # 1. the token with its user
         # 2. the corpus, if readable
-        # 3. the caller's level on it
+        # 3. its element types (readable means guest: no query of the caller's level)
         with django_assert_num_queries(3):
             assert client.get(f"{CORPORA}{corpus.id}/").status_code == 200
 

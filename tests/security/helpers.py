@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from drf_spectacular.generators import SchemaGenerator
 
 from arkindex.corpora.models import Corpus, CorpusMembership
+from arkindex.documents.elements import create_element
+from arkindex.documents.models import Element, ElementPath, ElementType, Transcription
 from ponos.models import Agent, Artifact, Task
 from process.models import Process, Worker, WorkerRun, WorkerVersion
 
@@ -43,6 +45,8 @@ def path_kind(path):
     if path.startswith("/api/v1/workers/versions/"):
         return "version"
     for prefix, kind in [
+        ("/api/v1/element/", "element"),
+        ("/api/v1/elements/", "element"),
         ("/api/v1/corpus/", "corpus"),
         ("/api/v1/process/", "process"),
         ("/api/v1/task/", "task"),
@@ -53,10 +57,16 @@ def path_kind(path):
     return None
 
 
+def element_of(corpus):
+    """An element (of a new type `page`) in the corpus, for the paths that name one."""
+    page_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
+    return create_element(corpus=corpus, type=page_type, name="Page")
+
+
 def url(operation, ids, **values):
     """The operation's path with the id of the right kind of object (or `values`)."""
     kind = object_kind(operation)
-    params = {"path": "out/a.txt"}
+    params = {"path": "out/a.txt", "corpus": ids.get("corpus")}
     if kind is not None:
         params["id"] = ids[kind]
     params.update(values)
@@ -77,6 +87,10 @@ def snapshot():
             Task,
             Artifact,
             Agent,
+            ElementType,
+            Element,
+            ElementPath,
+            Transcription,
         )
     }
     processes = sorted(

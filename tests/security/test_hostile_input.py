@@ -23,7 +23,7 @@ from process.models import WorkerRun, WorkerVersion
 from tests.arkindex.assertions import assert_error
 from tests.conftest import agent_client, client_for, task_client
 from tests.factories import ProcessFactory, TaskFactory, WorkerRunFactory, WorkerVersionFactory
-from tests.security.helpers import schema_operations, snapshot, url
+from tests.security.helpers import element_of, schema_operations, snapshot, url
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,7 @@ def ids(corpus, process, running_task):
         "worker": version.worker_id,
         "version": version.id,
         "worker_run": worker_run.id,
+        "element": element_of(corpus).id,
     }
 
 
