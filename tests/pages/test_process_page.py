@@ -371,3 +371,19 @@ def test_the_failure_summary_shows_the_last_log_lines_of_the_first_three(guest, 
     assert "bad_4 line" not in page and "broken line" not in page
     assert 'href="?run=0&amp;state=failed#tasks">All failed</a>' in page
     assert 'href="?run=0&amp;state=error#tasks">All in error</a>' in page
+
+
+def test_the_worker_runs_read_their_activity_counts_with_the_session(guest, started):
+    """The page's script fills each worker run's elements by activity state from
+    ListProcessActivityCounts, which the page's session may call."""
+    client = page_client(guest)
+    page = client.get(url(started)).content.decode()
+    counts_url = f"/api/v1/process/{started.id}/activity-counts/"
+    assert f'<table class="worker-runs" data-activity-counts="{counts_url}">' in page
+    run = started.worker_runs.get()
+    assert f'<tr data-worker-run="{run.id}">' in page
+    response = client.get(counts_url)
+    assert response.status_code == 200
+    assert [item["worker_run_id"] for item in response.json()["worker_runs"]] == [str(run.id)]
+    again = client.get(counts_url, HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304

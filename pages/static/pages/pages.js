@@ -263,6 +263,64 @@
     });
   }
 
+  // The worker runs' elements by activity state (ListProcessActivityCounts, conditional
+  // like every refresh): a bar and "processed/total" per worker run, refreshed while some
+  // elements are still queued or started.
+  var ACTIVITY_ORDER = ["processed", "error", "started", "queued"];
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function activityBar(counts, total) {
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "bar");
+    svg.setAttribute("viewBox", "0 0 100 4");
+    svg.setAttribute("preserveAspectRatio", "none");
+    var seen = 0, x = 0;
+    ACTIVITY_ORDER.forEach(function (state) {
+      seen += counts[state] || 0;
+      var end = total ? Math.round(100 * seen / total) : 0;
+      var rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("class", "activity-" + state);
+      rect.setAttribute("x", x);
+      rect.setAttribute("y", 0);
+      rect.setAttribute("width", end - x);
+      rect.setAttribute("height", 4);
+      svg.appendChild(rect);
+      x = end;
+    });
+    return svg;
+  }
+
+  function refreshActivities(table) {
+    var url = table.getAttribute("data-activity-counts");
+    function load() {
+      return getConditional(url).then(function (body) {
+        if (body === null) return true;
+        var waiting = false;
+        body.worker_runs.forEach(function (run) {
+          var cell = table.querySelector('tr[data-worker-run="' + run.worker_run_id + '"] ' +
+            "[data-activity-progress]");
+          if (!cell) return;
+          var total = ACTIVITY_ORDER.reduce(function (sum, state) {
+            return sum + (run[state] || 0);
+          }, 0);
+          if (run.queued || run.started) waiting = true;
+          if (!total) {
+            cell.textContent = body.activity_state === "pending" ? "being listed…" : "—";
+            return;
+          }
+          var text = formatNumber(run.processed) + "/" + formatNumber(total) + " processed";
+          if (run.error) text += ", " + formatNumber(run.error) + " in error";
+          cell.textContent = text;
+          cell.appendChild(activityBar(run, total));
+        });
+        return waiting || body.activity_state === "pending";
+      });
+    }
+    load().then(function (again) {
+      if (again) every(load);
+    }, function () { /* No activities to show: the cell keeps its dash. */ });
+  }
+
   // The graph: at its own size (scrolled inside its box), or fitted to the width.
   function fitGraph(button) {
     var box = document.querySelector("[data-graph]");
@@ -291,5 +349,6 @@
     document.querySelectorAll("[data-refresh-list]").forEach(refreshList);
     document.querySelectorAll("[data-refresh-process]").forEach(refreshProcess);
     document.querySelectorAll("[data-refresh-task]").forEach(refreshTask);
+    document.querySelectorAll("[data-activity-counts]").forEach(refreshActivities);
   });
 })();
