@@ -118,6 +118,8 @@ MIDDLEWARE = [
     # First, so that every answer is counted, the refusals of the middlewares below included.
     "arkindex.api.metrics.RequestMetricsMiddleware",
     "arkindex.api.middleware.BodySizeLimitMiddleware",
+    # Compresses what the views below answer (HTML and JSON, not storage files).
+    "arkindex.api.middleware.CompressionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "arkindex.api.middleware.StrictTransportSecurityMiddleware",
     # Serves the admin's and the docs page's static files without debug mode
@@ -222,6 +224,8 @@ SPECTACULAR_SETTINGS = {
     # The docs page loads Swagger UI from our own static files, so it works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Each operation's line shows its summary and the operationId clients call it by.
+    "SWAGGER_UI_SETTINGS": {"displayOperationId": True, "deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "TaskStateEnum": "ponos.models.State",

@@ -8,6 +8,7 @@ cut, and the page says so.
 """
 
 import dataclasses
+import re
 from collections import defaultdict
 from html import escape
 
@@ -23,6 +24,45 @@ NODE_HEIGHT = 40
 GAP_X = 60
 GAP_Y = 14
 MARGIN = 10
+# Characters that fit in a node at the sizes of the style sheet (13 px bold, 12 px).
+LABEL_CHARS = 21
+DETAIL_CHARS = 26
+BAR_WIDTH = NODE_WIDTH - 16
+# The order of the states in a group's bar: done first, then what went wrong, then waiting.
+BAR_ORDER = [
+    "completed",
+    "failed",
+    "error",
+    "cancelled",
+    "stopped",
+    "stopping",
+    "running",
+    "pending",
+    "unscheduled",
+]
+DONE = "completed"
+FAILED_STATES = ("failed", "error")
+
+
+def natural(text):
+    """A sort key reading digits as numbers: `layout_2` before `layout_10`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def run_name(task):
+    """The name of a task's worker run, as the builder spells its slugs: the slug without
+    its chunk suffix (`layout_2_9` of chunk 9 is `layout_2`)."""
+    slug, chunk = task["slug"], task.get("chunk")
+    if chunk and slug.endswith(f"_{chunk}"):
+        return slug[: -len(f"_{chunk}")]
+    return slug
+
+
+def node_id(key):
+    """The key of a grouped node as the page's script and the states endpoint name it."""
+    if isinstance(key, tuple):
+        return "-".join(str(part) for part in key)
+    return str(key)
 
 
 @dataclasses.dataclass
@@ -51,10 +91,22 @@ class Node:
     def label(self):
         if self.single:
             return self.task["slug"]
-        worker = self.task.get("worker_slug")
-        if isinstance(self.key, tuple) and self.key[0] == "run" and worker:
-            return f"{worker} ×{len(self.tasks)}"
+        if isinstance(self.key, tuple) and self.key[0] == "run":
+            return f"{run_name(self.task)} ×{len(self.tasks)}"
         return f"{len(self.tasks)} tasks"
+
+    @property
+    def counts(self):
+        counts = defaultdict(int)
+        for task in self.tasks:
+            counts[task["state"]] += 1
+        return counts
+
+    @property
+    def worker_run_id(self):
+        if isinstance(self.key, tuple) and self.key[0] == "run":
+            return self.key[2]
+        return None
 
     @property
     def detail(self):
@@ -66,16 +118,37 @@ class Node:
             if self.task["original_task_id"]:
                 parts.append("restart")
             return " · ".join(parts)
-        counts = defaultdict(int)
-        for task in self.tasks:
-            counts[task["state"]] += 1
-        return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+        return group_detail(self.counts, len(self.tasks))
 
     @property
     def link(self):
         """The task a click opens: the task itself, or the group's task most worth a look."""
         order = {"failed": 0, "error": 1, "cancelled": 2, "running": 3, "stopping": 4}
         return min(self.tasks, key=lambda task: order.get(task["state"], 9))["id"]
+
+
+def group_detail(counts, total):
+    """'7/10 done · 2 failed': the progress of a group, short enough for its node."""
+    parts = [f"{counts.get(DONE, 0):,}/{total:,} done"]
+    failed = sum(counts.get(state, 0) for state in FAILED_STATES)
+    if failed:
+        parts.append(f"{failed:,} failed")
+    running = counts.get("running", 0)
+    if running:
+        parts.append(f"{running:,} running")
+    return " · ".join(parts)
+
+
+def bar_segments(counts, total, width=BAR_WIDTH):
+    """(state, x offset, width) of each state of a group's bar, in BAR_ORDER."""
+    segments, seen, x = [], 0, 0
+    for state in BAR_ORDER:
+        seen += counts.get(state, 0)
+        # Cumulative rounding: the segments always add up to the whole width.
+        end = round(width * seen / total) if total else 0
+        segments.append((state, x, end - x))
+        x = end
+    return segments
 
 
 @dataclasses.dataclass
@@ -98,7 +171,7 @@ def group_key(task, level):
 
 def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
     """The graph of `tasks` (rows with id, slug, depth, state, chunk, worker_run_id,
-    original_task_id, worker_slug) and `edges` ((child id, parent id) pairs)."""
+    original_task_id) and `edges` ((child id, parent id) pairs)."""
     level, groups = 0, {}
     for level in range(3):
         groups = defaultdict(list)
@@ -133,7 +206,7 @@ def build_graph(tasks, edges, max_nodes=MAX_NODES, max_groups=MAX_GROUPS):
             rows = [row_of[pk] for pk in parents[id(node)] if pk in row_of]
             mean = sum(rows) / len(rows) if rows else 0
             first = node.task
-            return (mean, restart_root(first, task_by_id), first["slug"])
+            return (mean, natural(restart_root(first, task_by_id)), natural(first["slug"]))
 
         members.sort(key=position)
         for row, node in enumerate(members):
@@ -171,11 +244,15 @@ def shorten(value, length):
     return value if len(value) <= length else value[: length - 1] + "…"
 
 
-def render_svg(graph, run):
+def render_svg(graph, run, process_id):
     """The graph as inline SVG markup. Written here rather than in a template: a run of
     thousands of tasks draws hundreds of nodes, which the template engine took a second
-    to render."""
+    to render.
+
+    A task's node links to its page; a group's node to the task table of the process page,
+    filtered on its worker run (or its depth), and shows a bar of its tasks' states."""
     link = reverse("pages:task", args=["TASK"])
+    table = reverse("pages:process", args=[process_id]) + f"?run={run}"
     width, height = graph.width, graph.height
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -190,16 +267,33 @@ def render_svg(graph, run):
     for node in graph.nodes:
         label, detail = node.label, node.detail
         classes = f"node state-{node.state}" + ("" if node.single else " group")
-        task = f' data-task="{node.task["id"]}"' if node.single else ""
+        if node.single:
+            href = link.replace("TASK", str(node.task["id"]))
+            data = f' data-task="{node.task["id"]}"'
+        else:
+            if node.worker_run_id is not None:
+                href = f"{table}&amp;worker_run={node.worker_run_id}#tasks"
+            else:
+                href = f"{table}&amp;depth={node.depth}#tasks"
+            data = f' data-group="{node_id(node.key)}" data-total="{len(node.tasks)}"'
         parts.append(
-            f'<a href="{link.replace("TASK", str(node.link))}" class="{classes}"{task} '
+            f'<a href="{href}" class="{classes}"{data} '
             f'data-slug="{escape(label)}"><title>{escape(label)}: {escape(detail)}</title>'
             f'<rect x="{node.x}" y="{node.y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" '
-            f'rx="6"/><text x="{node.x + 8}" y="{node.y + 16}" class="slug">'
-            f"{escape(shorten(label, 24))}</text>"
-            f'<text x="{node.x + 8}" y="{node.y + 32}" class="detail" data-detail>'
-            f"{escape(shorten(detail, 30))}</text></a>"
+            f'rx="6"/><text x="{node.x + 8}" y="{node.y + 15}" class="slug">'
+            f"{escape(shorten(label, LABEL_CHARS))}</text>"
+            f'<text x="{node.x + 8}" y="{node.y + (28 if not node.single else 31)}" '
+            f'class="detail" data-detail>{escape(shorten(detail, DETAIL_CHARS))}</text>'
         )
+        if not node.single:
+            parts.append(f'<g class="bar" data-bar data-x="{node.x + 8}">')
+            parts.extend(
+                f'<rect class="bar-{state}" x="{node.x + 8 + offset}" '
+                f'y="{node.y + NODE_HEIGHT - 8}" width="{size}" height="4"/>'
+                for state, offset, size in bar_segments(node.counts, len(node.tasks))
+            )
+            parts.append("</g>")
+        parts.append("</a>")
     parts.append("</svg>")
     # Every value above is a number, an id, a state name or escaped text.
     return mark_safe("\n".join(parts))  # noqa: S308

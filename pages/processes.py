@@ -1,74 +1,45 @@
 """The process list, the process page with its task graph, and the process buttons."""
 
 from django.contrib import messages
-from django.core.paginator import InvalidPage, Paginator
-from django.db.models import Count, F, Max, Q
-from django.http import JsonResponse
+from django.db.models import Count, Max, Q
+from django.http import HttpResponseNotModified, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from rest_framework.exceptions import ValidationError
 
-from arkindex.api.errors import json_error
+from arkindex.api.conditional import client_has, make_etag
+from arkindex.api.errors import flatten, json_error
 from pages.access import action, page, process_for_manager
+from pages.agents import age
 from pages.errors import NotFound, parse_id
-from pages.graph import build_graph, render_svg
+from pages.graph import build_graph, node_id, render_svg
+from pages.runs import (
+    FAILURE_LOGS,
+    TableFilters,
+    bar,
+    count_links,
+    failures,
+    progress,
+    run_tasks,
+    state_counts,
+    table_page,
+    worker_runs,
+)
 from ponos.models import ACTIVE_STATES, State, Task
-from ponos.states import RESTARTABLE_STATES, SUMMARY_ORDER
+from ponos.states import RESTARTABLE_STATES
 from process.access import can_manage, get_process_for_reader
 from process.api.processes import check_farm
 from process.builder import retry_process
-from process.filters import ProcessFilter
-from process.models import NON_RUNNABLE_MODES, Process, ProcessMode
+from process.conditional import current_process_etag
+from process.models import NON_RUNNABLE_MODES, Process
 from process.processes import update_process
 
-# ListProcesses' default page size: the list's refreshing script asks the API for the same
-# page, with the same query string, and finds the same processes.
-PAGE_SIZE = 20
-# Rows of the task table of a process page; the graph shows the whole run.
-TABLE_LIMIT = 200
 STOPPABLE_STATES = frozenset({State.UNSCHEDULED, State.PENDING, State.RUNNING})
-TASK_COLUMNS = [
-    "id",
-    "slug",
-    "depth",
-    "state",
-    "chunk",
-    "worker_run_id",
-    "original_task_id",
-    "started",
-    "finished",
-]
-
-
-@page
-def process_list(request):
-    processes = Process.objects.readable_by(request.user).order_by("-created", "-id")
-    filterset = ProcessFilter(request.GET, processes, request=request)
-    context = {
-        "filters": request.GET,
-        "states": State.values,
-        "modes": ProcessMode.values,
-        "errors": [],
-        "page": None,
-    }
-    if not filterset.is_valid():
-        context["errors"] = [
-            f"{name}: {message}" for name, errors in filterset.errors.items() for message in errors
-        ]
-        return render(request, "pages/process_list.html", context, status=400)
-    paginator = Paginator(filterset.qs.select_related("farm", "creator", "corpus"), PAGE_SIZE)
-    number = request.GET.get("page") or 1
-    try:
-        context["page"] = paginator.page(number)
-    except InvalidPage:
-        raise NotFound(
-            f"There is no page {str(number)[:20]!r} of this list: pages go from 1 to "
-            f"{paginator.num_pages}."
-        )
-    query = request.GET.copy()
-    query.pop("page", None)
-    context["query"] = query.urlencode()
-    return render(request, "pages/process_list.html", context)
+# Worker runs listed at first; `?worker_runs=all` lists every one (a process of 500 worker
+# runs would otherwise spend most of its page on them).
+WORKER_RUNS = 50
 
 
 def run_summaries(process_id):
@@ -99,9 +70,16 @@ def chosen_run(request, runs, last_run):
     return int(value)
 
 
-def attention(task):
-    """Sort key of the task table: failures first, then what runs, then the rest."""
-    return (SUMMARY_ORDER.index(task["state"]), task["depth"], task["slug"])
+def graph_states(tasks, graph):
+    """What the script refreshes in the graph: the state of each single-task node, and the
+    count of each state in each grouped node."""
+    singles, groups = {}, {}
+    for node in graph.nodes:
+        if node.single:
+            singles[str(node.task["id"])] = node.task["state"]
+        else:
+            groups[node_id(node.key)] = dict(node.counts)
+    return singles, groups
 
 
 @page
@@ -113,13 +91,10 @@ def process_detail(request, process_id):
     process = get_process_for_reader(user, parse_id(process_id, "process"), queryset)
     runs = run_summaries(process.pk)
     run = chosen_run(request, runs, process.last_run)
-    tasks, edges = [], []
+    filters = TableFilters(request.GET)
+    tasks = run_tasks(process.pk, run)
+    edges = []
     if run is not None:
-        tasks = list(
-            Task.objects.filter(process_id=process.pk, run=run)
-            .order_by("depth", "slug")
-            .values(*TASK_COLUMNS, worker_slug=F("worker_run__version__worker__slug"))
-        )
         edges = Task.parents.through.objects.filter(
             from_task__process_id=process.pk, from_task__run=run
         ).values_list("from_task_id", "to_task_id")
@@ -132,8 +107,13 @@ def process_detail(request, process_id):
             and task["state"] in RESTARTABLE_STATES
             and task["id"] not in restarted
         )
-    table = sorted(tasks, key=attention)
     graph = build_graph(tasks, list(edges))
+    counts = state_counts(tasks)
+    table = table_page(tasks, filters)
+    shown_runs = worker_runs(process.pk, tasks)
+    filtered_run = next(
+        (item for item in shown_runs if item["id"] == filters.values.get("worker_run")), None
+    )
     context = {
         "process": process,
         "runs": runs,
@@ -142,17 +122,67 @@ def process_detail(request, process_id):
         "active": active,
         "retryable": process.started is not None and process.mode not in NON_RUNNABLE_MODES,
         "graph": graph,
-        "svg": render_svg(graph, run),
-        "tasks": table[:TABLE_LIMIT],
-        "more_tasks": max(len(table) - TABLE_LIMIT, 0),
+        "svg": render_svg(graph, run, process.pk),
         "task_count": len(tasks),
+        "counts": count_links(counts, filters, run),
+        "all_link": filters.link(run, state=None),
+        "clear_link": f"?run={run}#tasks",
+        "failed_link": filters.link(run, state=State.FAILED),
+        "error_link": filters.link(run, state=State.ERROR) if counts.get(State.ERROR) else None,
+        "chunk_choices": range(1, process.chunks + 1),
+        "states_url": states_url(process.pk, run, request),
+        "previous_link": filters.link(run, page=table["number"] - 1),
+        "next_link": filters.link(run, page=table["number"] + 1),
+        "progress": progress(counts, len(tasks)),
+        "progress_bar": bar(counts, len(tasks)),
+        "filters": filters,
+        "filtered_run": filtered_run,
+        "states": State.values,
+        "table": table,
+        "failures": failures(tasks),
+        "failure_logs": FAILURE_LOGS,
+        "worker_runs": shown_runs,
+        "worker_runs_shown": (
+            shown_runs if request.GET.get("worker_runs") == "all" else shown_runs[:WORKER_RUNS]
+        ),
+        "elapsed": elapsed(process.started, process.finished),
     }
+    # Storage reads (the failure summary) are done: nothing above runs in a transaction.
     return render(request, "pages/process_detail.html", context)
+
+
+def states_url(process_id, run, request):
+    """The address the page's script polls: the states of the page's run and table page."""
+    query = request.GET.copy()
+    if run is not None:
+        query["run"] = run
+    encoded = query.urlencode()
+    return reverse("pages:process-states", args=[process_id]) + (f"?{encoded}" if encoded else "")
+
+
+def elapsed(started, finished):
+    """The duration of a process or task: until it finished, or until now while active."""
+    if started is None:
+        return None
+    return age((finished or timezone.now()) - started)
+
+
+def json_refusal(exc):
+    """A 400 in the API's error format, naming the refused filter."""
+    errors = [
+        {"code": code, "detail": detail, "attr": attr} for code, detail, attr in flatten(exc.detail)
+    ]
+    return JsonResponse({"type": "validation_error", "errors": errors}, status=400)
 
 
 @never_cache
 def process_states(request, process_id):
-    """The states the process page refreshes, as JSON: the process and the tasks of a run."""
+    """What the process page refreshes, as JSON: the process, its counts, the nodes of the
+    graph and the rows of the table's page (the page's own query string).
+
+    Conditional: its ETag is the process's version (`process.conditional`: its revision,
+    bumped by every change of the process or of its tasks), so a poll while nothing changed
+    costs the session, the user and one statement, and answers 304."""
     if request.method not in ("GET", "HEAD"):
         response = json_error(405, "method_not_allowed", "This address answers to GET only.")
         response["Allow"] = "GET, HEAD"
@@ -163,10 +193,16 @@ def process_states(request, process_id):
         pk = parse_id(process_id, "process")
     except NotFound as e:
         return json_error(404, "not_found", str(e))
+    version = current_process_etag(request.user, pk)
+    if version is None:
+        return json_error(404, "not_found", "No process has this id, or you may not see it.")
+    etag = make_etag("process-page-states", version, request.GET.urlencode())
+    if client_has(request, etag):
+        return states_tagged(HttpResponseNotModified(), etag)
     process = (
         Process.objects.readable_by(request.user)
         .filter(pk=pk)
-        .values("state", "finished", "last_run")
+        .values("state", "started", "finished", "last_run")
         .first()
     )
     if process is None:
@@ -176,24 +212,46 @@ def process_states(request, process_id):
         run = process["last_run"]
     elif not (run.isascii() and run.isdigit() and len(run) < 10):
         return json_error(404, "not_found", f"{run[:20]!r} is not the number of a run.")
-    tasks = dict(
-        Task.objects.filter(process_id=pk, run=run).values_list("id", "state")
-        if run is not None
-        else []
-    )
+    try:
+        filters = TableFilters(request.GET)
+    except ValidationError as e:
+        return json_refusal(e)
+    tasks = run_tasks(pk, run)
     active = process["last_run"] is not None and (
         Task.objects.filter(
             process_id=pk, run=process["last_run"], state__in=ACTIVE_STATES
         ).exists()
     )
-    return JsonResponse(
-        {
-            "state": process["state"],
-            "active": active,
-            "finished": process["finished"],
-            "tasks": {str(pk): state for pk, state in tasks.items()},
-        }
-    )
+    graph = build_graph(tasks, [])
+    singles, groups = graph_states(tasks, graph)
+    try:
+        rows = table_page(tasks, filters)["rows"]
+    except ValidationError:
+        rows = []
+    counts = state_counts(tasks)
+    body = {
+        "state": process["state"],
+        "active": active,
+        "started": process["started"],
+        "finished": process["finished"],
+        "counts": counts,
+        "progress": progress(counts, len(tasks)),
+        "tasks": {
+            **singles,
+            **{str(task["id"]): task["state"] for task in rows},
+        },
+        "groups": groups,
+        "rows": {
+            str(task["id"]): {"started": task["started"], "finished": task["finished"]}
+            for task in rows
+        },
+    }
+    return states_tagged(JsonResponse(body), etag)
+
+
+def states_tagged(response, etag):
+    response["ETag"] = etag
+    return response
 
 
 def back_to(process_id):

@@ -16,7 +16,7 @@ RELATIVE_COLUMNS = ["id", "slug", "state", "run", "depth"]
 
 @page
 def task_detail(request, task_id):
-    queryset = Task.objects.select_related("agent", "process").defer(
+    queryset = Task.objects.select_related("agent", "process", "worker_run__version__worker").defer(
         "token_mask", "token_hash", "env"
     )
     task = get_task_for_reader(request.user, task_id, queryset)

@@ -1,13 +1,14 @@
 from django.urls import path, re_path
 
-from pages import agents, auth, errors, processes, tasks
+from pages import agents, auth, errors, process_list, processes, tasks
 
 app_name = "pages"
 
 # Ids are taken as text and parsed by the views: a malformed one gets a page saying so,
 # instead of the API's JSON 404.
 urlpatterns = [
-    path("", processes.process_list, name="processes"),
+    path("", process_list.process_list, name="processes"),
+    path("processes/rows/", process_list.process_rows, name="process-rows"),
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
     path("process/<str:process_id>/", processes.process_detail, name="process"),

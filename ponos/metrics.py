@@ -67,6 +67,31 @@ def live_task_counts():
     ]
 
 
+def queued_activity_counts():
+    """{farm id: queued worker activities} (SPEC §11), in one statement.
+
+    The activities are reached through the Process model's relation (ponos imports nothing
+    of `process`); counted per process from the activity_counts index, then each process
+    gives its farm through its primary key, as for the tasks.
+    """
+    process = Task._meta.get_field("process").related_model
+    activity = process._meta.get_field("activities").related_model
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT farm_id, SUM(count) FROM ("  # noqa: S608
+        f"SELECT (SELECT p.{quote('farm_id')} FROM {quote(process._meta.db_table)} p "
+        f"WHERE p.{quote('id')} = a.process_id) AS farm_id, count FROM ("
+        f"SELECT {quote('process_id')} AS process_id, COUNT(*) AS count "
+        f"FROM {quote(activity._meta.db_table)} WHERE {quote('state')} = %s "
+        f"GROUP BY {quote('process_id')}"
+        ") a) f GROUP BY farm_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ["queued"])
+        rows = cursor.fetchall()
+    return {uuid.UUID(str(farm)): int(count) for farm, count in rows if farm is not None}
+
+
 def parse(value):
     parsed = parse_datetime(value)
     if parsed is not None and timezone.is_naive(parsed):
@@ -142,7 +167,18 @@ class FarmCollector:
         for farm, count in sorted(slots.items()):
             free.add_metric([farm], count)
 
-        yield from (tasks, oldest, agents, free)
+        activities = GaugeMetricFamily(
+            "arkindex_queued_worker_activities",
+            "Worker activities waiting for a worker, per farm of their process.",
+            labels=["farm"],
+        )
+        queued = dict.fromkeys(farms, 0)
+        for farm_id, count in queued_activity_counts().items():
+            queued[str(farm_id)] = count
+        for farm, count in sorted(queued.items()):
+            activities.add_metric([farm], count)
+
+        yield from (tasks, oldest, agents, free, activities)
 
 
 def request_registry():

@@ -225,6 +225,9 @@ class Task(models.Model):
     # The 1-based chunk of the process this task works on, when the process has chunks > 1
     # (given to the task as ARKINDEX_TASK_CHUNK); slugs cannot tell it reliably once restarted.
     chunk = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The exit code of the task's command, as its agent reported it with the final state
+    # (completed or failed); null when no agent reported one.
+    exit_code = models.IntegerField(null=True, blank=True)
     # The token of the code running in the task (`Authorization: Ponos <token>`): sealed
     # with the secret key (see `token`), and found by the SHA-256 digest of the token.
     token_mask = models.CharField(max_length=2 * TASK_TOKEN_MAX_BYTES, editable=False)

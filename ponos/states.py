@@ -116,15 +116,44 @@ def lock_processes(process_ids):
     return locked
 
 
+# Reactions of other apps to task changes, registered once at start-up (`process` registers
+# its own in its AppConfig.ready): ponos cannot import them, imports flow process → ponos.
+# They run inside the transaction of the change, under the process lock, and must not
+# change task states themselves.
+# - FINISHED_HOOKS: hook(task_ids, now), for tasks that entered a final state;
+# - RESTARTED_HOOKS: hook(new_task, now), for the task that RestartTask created.
+FINISHED_HOOKS = []
+RESTARTED_HOOKS = []
+
+
+def on_tasks_finished(hook):
+    """Register `hook(task_ids, now)`, called when tasks enter a final state."""
+    if hook not in FINISHED_HOOKS:
+        FINISHED_HOOKS.append(hook)
+    return hook
+
+
+def on_task_restarted(hook):
+    """Register `hook(new_task, now)`, called when RestartTask creates a task."""
+    if hook not in RESTARTED_HOOKS:
+        RESTARTED_HOOKS.append(hook)
+    return hook
+
+
 def _write(task_ids, state, now, **fields):
     """The single writer of task states: one UPDATE for a set of locked tasks.
 
-    `started` is stamped on entering running; `finished` on entering a final state.
-    Returns the number of rows changed.
+    `started` is stamped on entering running; `finished` on entering a final state, where
+    the finished hooks run. Returns the number of rows changed.
     """
     if not task_ids:
         return 0
-    return Task.objects.filter(pk__in=list(task_ids)).update(**_stamped(state, now, **fields))
+    task_ids = list(task_ids)
+    changed = Task.objects.filter(pk__in=task_ids).update(**_stamped(state, now, **fields))
+    if state in FINAL_STATES:
+        for hook in FINISHED_HOOKS:
+            hook(task_ids, now)
+    return changed
 
 
 def _stamped(state, now, **fields):
@@ -158,13 +187,41 @@ def _refresh(process, now):
     if summary is None:
         return process
     active = bool(states & ACTIVE_STATES)
-    finished = None if active else (process.finished or now)
+    # A run whose tasks all wait (for its worker activities) has not finished either.
+    waiting = states == {State.UNSCHEDULED}
+    finished = None if active or waiting else (process.finished or now)
     if summary != process.state or finished != process.finished:
         process.state = summary
         process.finished = finished
         process.updated = now
         process.save(update_fields=["state", "finished", "updated"])
     return process
+
+
+def open_run(process_id, run, now=None):
+    """The tasks of a run built unscheduled (waiting for its worker activities) may start:
+    those without parents become pending, the others wait for them as usual."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        process = lock_process(process_id)
+        roots = Task.objects.select_for_update(of=("self",)).filter(
+            process_id=process.pk, run=run, state=State.UNSCHEDULED, parents__isnull=True
+        )
+        _write(list(roots.values_list("pk", flat=True)), State.PENDING, now)
+        return _refresh(process, now)
+
+
+def abort_run(process_id, run, now=None):
+    """The tasks of a run built unscheduled can never start (its worker activities could
+    not be created): they end in error, and the process with them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        process = lock_process(process_id)
+        waiting = Task.objects.select_for_update().filter(
+            process_id=process.pk, run=run, state=State.UNSCHEDULED
+        )
+        _write(list(waiting.values_list("pk", flat=True)), State.ERROR, now)
+        return _refresh(process, now)
 
 
 def refresh_process(process_id, now=None):
@@ -230,11 +287,13 @@ def _is_repeat(task, state):
     return state == State.STOPPED and task.state == State.CANCELLED and task.ttl_exceeded
 
 
-def report_state(task_id, state, *, agent, now=None, process_id=None):
+def report_state(task_id, state, *, agent, now=None, process_id=None, exit_code=None):
     """An agent's report on a task it holds (PartialUpdateTask by an agent).
 
     A caller that already read the task gives its `process_id` (a task never changes
-    process), saving a query on the path every agent report takes.
+    process), saving a query on the path every agent report takes. `exit_code` comes with
+    a final completed or failed report (the serializer checks it); a repeated report keeps
+    the code of the first.
     """
     now = now or timezone.now()
     process_id = process_id or process_id_of(task_id)
@@ -251,12 +310,13 @@ def report_state(task_id, state, *, agent, now=None, process_id=None):
             raise TransitionError(_refusal(task.state, state, allowed))
         if state == State.STOPPED and task.ttl_exceeded:
             state = State.CANCELLED
-        _write([task.pk], state, now)
+        fields = {} if exit_code is None else {"exit_code": exit_code}
+        _write([task.pk], state, now, **fields)
         if state == State.COMPLETED:
             _schedule_children(process, [task.pk], now)
         _refresh(process, now)
     # The locked row plus what _write set: the task as stored, without reading it again.
-    for name, value in _stamped(state, now).items():
+    for name, value in _stamped(state, now, **fields).items():
         setattr(task, name, value)
     return task
 
@@ -574,6 +634,8 @@ def restart_task(task_id, now=None):
         _write(
             list(never_started.values_list("pk", flat=True)), State.UNSCHEDULED, now, finished=None
         )
+        for hook in RESTARTED_HOOKS:
+            hook(new, now)
         _refresh(process, now)
     return new
 

@@ -1,6 +1,7 @@
 """Tasks seen from outside the state machine: their environment, their logs, and the tasks
 that tasks add to their own run (CreateTask)."""
 
+import json
 import logging
 
 from django.conf import settings
@@ -27,6 +28,7 @@ RESERVED_ENV = frozenset(
         "ARKINDEX_TASK_CHUNK",
         "ARKINDEX_CORPUS_ID",
         "ARKINDEX_REPOSITORY_URL",
+        "TASK_PARENTS",
     }
 )
 
@@ -36,7 +38,8 @@ def task_env(task):
 
     `PONOS_DEFAULT_ENV`, then the task's own env, then the variables of the backend, so that
     neither the settings nor a stored env can override them. The token is only ever here.
-    `task.process` must be loaded.
+    `task.process` and `task.parents` (id and slug) must be loaded. `TASK_PARENTS` maps each
+    parent task's id to its slug, as JSON: arkindex-base-worker reads it in bootstrap mode.
     """
     process = task.process
     env = {str(key): str(value) for key, value in settings.PONOS_DEFAULT_ENV.items()}
@@ -48,6 +51,9 @@ def task_env(task):
             # Unsealed at each call: the agent gets it at every read of the definition.
             "ARKINDEX_TASK_TOKEN": task.token or "",
             "ARKINDEX_API_URL": settings.ARKINDEX_PUBLIC_URL,
+            "TASK_PARENTS": json.dumps(
+                {str(parent.id): parent.slug for parent in task.parents.all()}
+            ),
         }
     )
     if task.worker_run_id:

@@ -52,9 +52,11 @@ def get_process_for_manager(user, process_id, queryset=None):
     return process
 
 
-def get_worker_run_for_reader(user, worker_run_id):
-    queryset = WorkerRun.objects.filter(readable_processes(user, "process__"))
-    return _get(worker_run_queryset(queryset), worker_run_id)
+def get_worker_run_for_reader(user, worker_run_id, queryset=None):
+    """A worker run of a process the user reads; `queryset` (by default with what its
+    serializer shows) says what is loaded with it."""
+    queryset = worker_run_queryset() if queryset is None else queryset
+    return _get(queryset.filter(readable_processes(user, "process__")), worker_run_id)
 
 
 def get_worker_run_for_manager(user, worker_run_id):
@@ -70,4 +72,4 @@ def get_worker_run_for_manager(user, worker_run_id):
 def worker_run_queryset(queryset=None):
     """Worker runs with what their serializer shows, in three queries for any number."""
     queryset = WorkerRun.objects.all() if queryset is None else queryset
-    return queryset.select_related("version__worker").prefetch_related("parents")
+    return queryset.select_related("version__worker", "process").prefetch_related("parents")

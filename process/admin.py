@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.db import models, transaction
 
 from ponos.states import lock_process
-from process.models import Process, Worker, WorkerRun, WorkerVersion
+from process.models import Process, Worker, WorkerActivity, WorkerRun, WorkerVersion
 
 
 class WorkerRunInline(admin.TabularInline):
@@ -68,3 +68,21 @@ class WorkerVersionAdmin(admin.ModelAdmin):
 class WorkerRunAdmin(admin.ModelAdmin):
     list_display = ["id", "process", "version", "created"]
     raw_id_fields = ["process", "version", "parents"]
+
+
+@admin.register(WorkerActivity)
+class WorkerActivityAdmin(admin.ModelAdmin):
+    """Activities count in millions: the list is filtered by state, searched by exact ids
+    only, never counted twice, and no select box ever lists processes, runs or elements."""
+
+    list_display = ["id", "process", "worker_run", "element", "state", "chunk", "updated"]
+    list_filter = ["state"]
+    list_select_related = ["process", "worker_run__version__worker", "element"]
+    search_fields = ["=process__id", "=worker_run__id", "=element__id"]
+    raw_id_fields = ["process", "worker_run", "element"]
+    show_full_result_count = False
+    # Activities are created by their process's start or retry, not by hand.
+    readonly_fields = ["process", "worker_run", "element", "chunk", "created", "updated"]
+
+    def has_add_permission(self, request):
+        return False

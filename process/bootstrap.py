@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from arkindex.corpora.models import Corpus, CorpusMembership, Level
+from arkindex.documents.elements import create_element, create_elements
+from arkindex.documents.models import Element, ElementType
 from arkindex.users.models import User
 from arkindex.users.tokens import issue_token, token_authenticates
 from ponos.farms import create_farm
@@ -59,16 +61,59 @@ FAIL_COMMAND = """\
 echo "This task fails on purpose: its children stay unscheduled" >&2
 exit 1
 """
+# A worker consuming worker activities with plain HTTP (`requests`, which the project's
+# Python has): it claims the pages of its chunk one by one, reads each, writes a
+# transcription, and reports it processed, as arkindex-base-worker would.
+ACTIVITIES_COMMAND = """\
+python3 - <<'EOF'
+import os
+
+import requests
+
+api = os.environ["ARKINDEX_API_URL"].rstrip("/") + "/api/v1/"
+run, process = os.environ["ARKINDEX_WORKER_RUN_ID"], os.environ["ARKINDEX_PROCESS_ID"]
+session = requests.Session()
+session.headers["Authorization"] = "Ponos " + os.environ["ARKINDEX_TASK_TOKEN"]
+done = 0
+while True:
+    claim = session.post(api + "process/start-activity/", timeout=30)
+    if claim.status_code in (400, 404):  # nothing left in this chunk
+        break
+    claim.raise_for_status()
+    element = session.get(api + "element/" + claim.json()["id"] + "/", timeout=30).json()
+    session.post(
+        api + "element/" + element["id"] + "/transcription/",
+        json={"text": "Read " + element["name"], "worker_run_id": run, "confidence": 1.0},
+        timeout=30,
+    ).raise_for_status()
+    session.put(
+        api + "process/workers/" + run + "/activity/",
+        json={"element_id": element["id"], "process_id": process, "state": "processed"},
+        timeout=30,
+    ).raise_for_status()
+    done += 1
+    print("Processed " + element["name"])
+print(str(done) + " elements processed")
+if not done:
+    raise SystemExit("No element to process")
+EOF
+"""
 DEMO_VERSIONS = {
     "write": ("writes an artifact", WRITE_COMMAND),
     "read": ("reads its parents' artifacts", READ_COMMAND),
     "fail": ("fails on purpose", FAIL_COMMAND),
+    "activities": ("transcribes the pages of its worker activities", ACTIVITIES_COMMAND),
 }
 # The demo processes: worker runs in creation order, as (role, roles of its parents).
 DEMO_PROCESSES = {
     "Demo process": [("write", []), ("read", ["write"])],
     "Demo process with a failure": [("write", []), ("fail", ["write"]), ("read", ["fail"])],
+    "Demo process with worker activities": [("activities", [])],
 }
+# The process working on the demo folder's pages, with worker activities, in two chunks.
+ACTIVITIES_PROCESS = "Demo process with worker activities"
+DEMO_FOLDER_NAME = "Demo folder"
+DEMO_PAGES = 12
 
 
 @dataclasses.dataclass
@@ -173,13 +218,44 @@ def ensure_demo_versions():
     return Found(versions, created)
 
 
+def ensure_demo_folder(corpus):
+    """A folder of DEMO_PAGES pages in the demo corpus, with the `folder` and `page` types."""
+    folder_type, _ = ElementType.objects.get_or_create(
+        corpus=corpus, slug="folder", defaults={"display_name": "Folder", "folder": True}
+    )
+    page_type, _ = ElementType.objects.get_or_create(
+        corpus=corpus, slug="page", defaults={"display_name": "Page"}
+    )
+    folder = Element.objects.filter(corpus=corpus, type=folder_type, name=DEMO_FOLDER_NAME).first()
+    if folder is None:
+        with transaction.atomic():
+            folder = create_element(corpus=corpus, type=folder_type, name=DEMO_FOLDER_NAME)
+            create_elements(
+                corpus=corpus,
+                type=page_type,
+                names=[f"Page {n}" for n in range(1, DEMO_PAGES + 1)],
+                parent=folder,
+            )
+    return folder, page_type
+
+
 def ensure_demo_process(name, user, corpus, farm, versions):
     """A demo process with its worker runs, started on `farm` once."""
     process = Process.objects.filter(name=name, corpus=corpus, creator=user).first()
     created = process is None
+    activities = name == ACTIVITIES_PROCESS
     if created:
+        selection = {}
+        if activities:
+            folder, page_type = ensure_demo_folder(corpus)
+            selection = {
+                "element": folder,
+                "load_children": True,
+                "element_type": page_type,
+                "chunks": 2,
+            }
         process = Process.objects.create(
-            name=name, mode=ProcessMode.WORKERS, corpus=corpus, creator=user
+            name=name, mode=ProcessMode.WORKERS, corpus=corpus, creator=user, **selection
         )
         worker_runs = {}
         for role, parents in DEMO_PROCESSES[name]:
@@ -189,7 +265,8 @@ def ensure_demo_process(name, user, corpus, farm, versions):
                 parents=[worker_runs[parent] for parent in parents],
             )
     if process.started is None:
-        start_process(process.pk, farm=farm)
+        # Its worker activities are created once this commits (right after, without Redis).
+        start_process(process.pk, farm=farm, worker_activity=activities)
         process.refresh_from_db()
     return Found(process, created)
 

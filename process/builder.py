@@ -20,10 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from arkindex.jobs import enqueue
 from ponos.models import State, Task
 from ponos.states import lock_process, refresh_process
 from process.models import (
     NON_RUNNABLE_MODES,
+    ActivityState,
     GPUUsage,
     ProcessMode,
     VersionState,
@@ -186,14 +188,19 @@ def plan_run(process):
     return plan_workers(process, worker_runs, parents_of)
 
 
-def build_run(process, farm, now):
+def build_run(process, farm, now, worker_activity=False):
     """Create the next run of a locked process, in a constant number of queries.
 
     Parentless tasks are created pending, the others unscheduled (a creation, not a
     transition); the stored env holds only the task's own variables, the definition adds
     the rest when an agent reads it.
+
+    With `worker_activity` (workers mode), every task is created unscheduled and the
+    process's `activity_state` is `pending`: a background job, enqueued for when this
+    transaction commits, creates the activities and then lets the parentless tasks start.
     """
     planned = plan_run(process)
+    with_activities = worker_activity and process.mode == ProcessMode.WORKERS
     run = 0 if process.last_run is None else process.last_run + 1
     expiry = now + timedelta(days=settings.PONOS_TASK_EXPIRY_DAYS)
     tasks = {
@@ -202,7 +209,7 @@ def build_run(process, farm, now):
             run=run,
             depth=item.depth,
             slug=item.slug,
-            state=State.UNSCHEDULED if item.parents else State.PENDING,
+            state=State.UNSCHEDULED if item.parents or with_activities else State.PENDING,
             image=item.image,
             command=item.command,
             env={},
@@ -227,10 +234,22 @@ def build_run(process, farm, now):
     process.started = now
     process.finished = None
     process.updated = now
+    process.activity_state = ActivityState.PENDING if with_activities else ActivityState.DISABLED
     process.save(
-        update_fields=["last_run", "farm", "started", "finished", "chunks", "use_gpu", "updated"]
+        update_fields=[
+            "last_run",
+            "farm",
+            "started",
+            "finished",
+            "chunks",
+            "use_gpu",
+            "activity_state",
+            "updated",
+        ]
     )
     refresh_process(process.pk, now=now)
+    if with_activities:
+        enqueue("process.jobs.create_activities", str(process.pk), run)
     return run
 
 
@@ -238,15 +257,20 @@ def has_active_tasks(process):
     """Active = a task of the last run is pending, running or stopping (SPEC §5).
 
     Not derivable from the stored summary: a failed task next to a pending one reads
-    `failed` while the run is still active.
+    `failed` while the run is still active. A run whose activities are being created
+    (all its tasks unscheduled) counts as active too.
     """
     if process.last_run is None:
         return False
+    if process.activity_state == ActivityState.PENDING:
+        # Its tasks wait for their activities: the run is under way.
+        return True
     return Task.objects.active().filter(process_id=process.pk, run=process.last_run).exists()
 
 
-def start_process(process_id, *, farm, chunks=None, use_gpu=None, now=None):
-    """Build run 0 of a process that never started; `chunks`/`use_gpu` update it first."""
+def start_process(process_id, *, farm, chunks=None, use_gpu=None, worker_activity=False, now=None):
+    """Build run 0 of a process that never started; `chunks`/`use_gpu` update it first.
+    `worker_activity`: see `build_run` (StartProcess sets it by default)."""
     now = now or timezone.now()
     with transaction.atomic():
         process = lock_process(process_id)
@@ -265,11 +289,11 @@ def start_process(process_id, *, farm, chunks=None, use_gpu=None, now=None):
             process.chunks = chunks
         if use_gpu is not None:
             process.use_gpu = use_gpu
-        build_run(process, farm, now)
+        build_run(process, farm, now, worker_activity)
     return process
 
 
-def retry_process(process_id, *, farm=None, now=None):
+def retry_process(process_id, *, farm=None, worker_activity=False, now=None):
     """Build the next run of a started process that is not active (completed ones too),
     on `farm` or on the farm of its previous run.
     """
@@ -288,5 +312,5 @@ def retry_process(process_id, *, farm=None, now=None):
                 "finishes, before retrying it.",
                 code="active",
             )
-        build_run(process, farm or process.farm, now)
+        build_run(process, farm or process.farm, now, worker_activity)
     return process

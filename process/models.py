@@ -20,6 +20,18 @@ NON_RUNNABLE_MODES = frozenset({ProcessMode.TEMPLATE, ProcessMode.LOCAL})
 CORPUSLESS_MODES = frozenset({ProcessMode.REPOSITORY, ProcessMode.LOCAL})
 
 
+class ActivityState(models.TextChoices):
+    """Where the worker activities of a process's last run stand (SPEC §11)."""
+
+    # Started or retried with `worker_activity: false`: workers get no activities.
+    DISABLED = "disabled"
+    # The background job creating the activities has not finished yet.
+    PENDING = "pending"
+    READY = "ready"
+    # The background job failed: the run's tasks never start.
+    ERROR = "error"
+
+
 class ProcessQuerySet(models.QuerySet):
     def readable_by(self, user):
         from arkindex.rights import readable_processes
@@ -54,10 +66,28 @@ class Process(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
     use_gpu = models.BooleanField(default=False)
+    # The selection of a workers process (see process.selection): `element` alone, or with
+    # its descendants (`load_children`); without `element`, every element of the corpus.
+    # Both filters apply to what is selected.
+    element = models.ForeignKey(
+        "documents.Element", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    load_children = models.BooleanField(default=False)
+    element_type = models.ForeignKey(
+        "documents.ElementType",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    name_contains = models.CharField(max_length=250, blank=True, default="")
     repository_url = models.URLField(max_length=500, null=True, blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.UNSCHEDULED)
     # The highest run ever built (null before the first start); cleanup never lowers it.
     last_run = models.PositiveIntegerField(null=True, blank=True)
+    activity_state = models.CharField(
+        max_length=20, choices=ActivityState.choices, default=ActivityState.DISABLED
+    )
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -155,3 +185,57 @@ class WorkerRun(models.Model):
 
     def __str__(self):
         return f"{self.version} in {self.process_id}"
+
+
+class WorkerActivityState(models.TextChoices):
+    QUEUED = "queued"
+    STARTED = "started"
+    PROCESSED = "processed"
+    ERROR = "error"
+
+
+class WorkerActivity(models.Model):
+    """One selected element for one worker run of a process: whether it was processed.
+
+    Created by `process.jobs.create_activities` at start and retry, claimed by the run's
+    task of the same `chunk` (StartWorkerActivity), reported on by the worker
+    (UpdateWorkerActivity). Chunk k of every worker run gets the same elements.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Indexed by activity_counts, which leads with it.
+    process = models.ForeignKey(
+        Process, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
+    # Indexed by the unique (worker_run, element) constraint.
+    worker_run = models.ForeignKey(
+        WorkerRun, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
+    element = models.ForeignKey("documents.Element", on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(
+        max_length=20, choices=WorkerActivityState.choices, default=WorkerActivityState.QUEUED
+    )
+    chunk = models.PositiveSmallIntegerField(default=1)
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "worker activities"
+        constraints = [
+            models.UniqueConstraint(fields=["worker_run", "element"], name="unique_worker_activity")
+        ]
+        indexes = [
+            # ListProcessActivityCounts groups a process's activities by run and state
+            # from this index alone; retries find what was not processed through it too.
+            models.Index(fields=["process", "worker_run", "state"], name="activity_counts"),
+            # StartWorkerActivity: the queued activities of a run's chunk, oldest first.
+            # Claimed ones leave the index, so a claim never walks past them.
+            models.Index(
+                fields=["worker_run", "chunk", "id"],
+                name="activity_queue",
+                condition=models.Q(state="queued"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.element_id} for {self.worker_run_id}: {self.state}"

@@ -8,6 +8,7 @@ from ponos.models import Artifact, Task
 from ponos.states import stop_process
 from ponos.storage import artifact_key, log_key
 from process.builder import has_active_tasks, lock_process, refuse
+from process.selection import SELECTION_FIELDS, resolve_selection
 
 # Settings of a run: they cannot change once the process has started, since a retry must
 # rebuild the same tasks.
@@ -15,8 +16,8 @@ RUN_SETTINGS = ("chunks", "use_gpu")
 
 
 def update_process(process_id, *, state=None, **fields):
-    """Change `name` (anytime), `chunks` and `use_gpu` (before start), and stop the process
-    when `state` is given (the serializer only lets `stopping` through).
+    """Change `name` (anytime), `chunks`, `use_gpu` and the selection (before start), and
+    stop the process when `state` is given (the serializer only lets `stopping` through).
 
     Everything happens in one transaction: a refused stop leaves the name unchanged too.
     """
@@ -31,8 +32,19 @@ def update_process(process_id, *, state=None, **fields):
                 for name in RUN_SETTINGS
                 if name in fields and fields[name] != getattr(process, name)
             }
+            errors.update(
+                {
+                    name: [
+                        f"{name} cannot change once the process has started: its elements "
+                        "were selected then. Create a new process to work on others."
+                    ]
+                    for name in SELECTION_FIELDS
+                    if name in fields
+                }
+            )
             if errors:
                 raise ValidationError(errors)
+        resolve_selection(process.corpus_id, process.mode, fields)
         for name, value in fields.items():
             setattr(process, name, value)
         if fields:

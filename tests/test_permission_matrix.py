@@ -40,7 +40,14 @@ from arkindex.users.models import UserToken
 from arkindex.users.tokens import issue_token
 from ponos.models import Agent, Artifact, State, Task
 from ponos.states import refresh_process
-from process.models import Process, Worker, WorkerRun, WorkerVersion
+from process.models import (
+    ActivityState,
+    Process,
+    Worker,
+    WorkerActivity,
+    WorkerRun,
+    WorkerVersion,
+)
 from tests.arkindex.assertions import assert_error
 from tests.factories import (
     AgentFactory,
@@ -420,6 +427,56 @@ OPERATIONS = {
         body=lambda w, c: {"farm": str(w.farm.id)},
         check=changed(lambda w: Task.objects.filter(process=w.finished, run=1).exists()),
     ),
+    "ListProcessElements": Op(
+        "get",
+        "/api/v1/process/{id}/elements/",
+        READ_BY_READERS,
+        params=fresh,
+        check=lambda w, c, r: r.status_code != 200 or r.json()["count"] == 0,
+    ),
+    # Worker activities: claimed and reported by the task of the worker run only.
+    "StartWorkerActivity": Op(
+        "post",
+        "/api/v1/process/start-activity/",
+        # The other process's task runs no worker run: it has no activities.
+        table(users=403, task=200, other_process_task=400, agents=403),
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "UpdateWorkerActivity": Op(
+        "put",
+        "/api/v1/process/workers/{id}/activity/",
+        table(users=403, task=200, other_process_task=403, agents=403),
+        params=lambda w: {"id": w.main_run.id},
+        body=lambda w, c: {
+            "element_id": str(w.element.id),
+            "process_id": str(w.process.id),
+            "state": "started",
+        },
+        check=changed(
+            lambda w: WorkerActivity.objects.filter(worker_run=w.main_run, state="started").exists()
+        ),
+    ),
+    "ListProcessActivityCounts": Op(
+        "get",
+        "/api/v1/process/{id}/activity-counts/",
+        READ_BY_READERS,
+        params=main,
+        check=lambda w, c, r: (
+            r.status_code != 200
+            or r.json()["worker_runs"]
+            == [
+                {
+                    "worker_run_id": str(w.main_run.id),
+                    "queued": 1,
+                    "started": 0,
+                    "processed": 0,
+                    "error": 0,
+                }
+            ]
+        ),
+    ),
     "ListWorkerRuns": Op(
         "get",
         "/api/v1/process/{id}/workers/",
@@ -441,6 +498,13 @@ OPERATIONS = {
         READ_BY_READERS,
         params=worker_run,
         check=returns(lambda w, c: w.worker_run.id),
+    ),
+    "RetrieveWorkerRunConfiguration": Op(
+        "get",
+        "/api/v1/process/workers/{id}/configuration/",
+        READ_BY_READERS,
+        params=worker_run,
+        check=lambda w, c, r: r.status_code != 200 or r.json() == {"configuration": []},
     ),
     "UpdateWorkerRun": Op(
         "put",
@@ -698,6 +762,9 @@ class World:
     worker_run: Any
     finished: Any
     documents: Any = None
+    # The worker run of the running task, and an element it has an activity for.
+    main_run: Any = None
+    element: Any = None
 
 
 def build_world():
@@ -769,6 +836,14 @@ def build_world():
         "page": page,
         "transcription": Transcription.objects.create(element=page, text="Read"),
     }
+    # The running task is the task of a worker run with a queued activity for the page.
+    main_run = WorkerRunFactory(process=process, version=version)
+    Task.objects.filter(pk=tasks["running"].pk).update(worker_run=main_run)
+    Process.objects.filter(pk=process.pk).update(activity_state=ActivityState.READY)
+    element = page
+    WorkerActivity.objects.create(
+        process=process, worker_run=main_run, element=element, created=now, updated=now
+    )
 
     credentials = {"anonymous": None}
     credentials.update({name: f"Token {user.auth_token_key}" for name, user in users.items()})
@@ -792,6 +867,8 @@ def build_world():
         worker_run=worker_run,
         finished=finished,
         documents=documents,
+        main_run=main_run,
+        element=element,
     )
 
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.middleware.gzip import GZipMiddleware
 
 from arkindex.api.errors import json_error
 
@@ -51,3 +52,27 @@ class StrictTransportSecurityMiddleware:
                 "Strict-Transport-Security", f"max-age={settings.ARKINDEX_HSTS_SECONDS}"
             )
         return response
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """GZip the pages' HTML and the API's JSON for clients that accept it (a 3,000-task
+    RetrieveProcess is about 1 MB of JSON), so that `make run` gets it too, without a proxy.
+
+    Never the storage responses: streamed files and ranged reads keep their exact bytes
+    and lengths (a Range names offsets of the stored object, not of a compressed copy).
+    Django's middleware also pads each answer with random bytes and the CSRF tokens of
+    forms are masked per answer, against compression side channels (BREACH).
+    """
+
+    compressed_types = ("text/html", "application/json", "application/vnd.oai.openapi+json")
+    exempt_prefix = "/storage/"
+
+    def process_response(self, request, response):
+        if response.streaming or request.path.startswith(self.exempt_prefix):
+            return response
+        if response.status_code == 206 or response.has_header("Content-Range"):
+            return response
+        content_type = response.get("Content-Type", "").split(";")[0].strip()
+        if content_type not in self.compressed_types:
+            return response
+        return super().process_response(request, response)

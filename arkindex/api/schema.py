@@ -6,6 +6,8 @@ The schema class and the post-processing hook add what the Arkindex client relie
 for the 400/401/403/404/413 responses.
 """
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
@@ -55,6 +57,22 @@ class ArkindexAutoSchema(AutoSchema):
                 "add it to its `operation_ids`."
             )
         return ids[method]
+
+    def get_summary(self):
+        """The line the docs page shows beside the operationId: the first sentence of the
+        method's own docstring, else the operationId in words (`PartialUpdateTask`:
+        "Partial update task"). The view's docstring, shared by its methods, stays the
+        description."""
+        summary = super().get_summary()
+        if summary:
+            return summary
+        handler = getattr(self.view, self.method.lower(), None)
+        doc = " ".join((getattr(handler, "__doc__", None) or "").split())
+        if doc:
+            sentence = doc.split(". ")[0].rstrip(".")
+            return sentence if len(sentence) <= 100 else sentence[:99] + "…"
+        words = re.findall(r"[A-Z][a-z]*", self.get_operation_id())
+        return " ".join([words[0], *(word.lower() for word in words[1:])])
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)

@@ -106,10 +106,13 @@ class TaskDetail(generics.GenericAPIView):
         serializer = TaskStateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         state = serializer.validated_data["state"]
+        exit_code = serializer.validated_data.get("exit_code")
         agent = calling_agent(request)
         if agent is not None:
             # get_task found it among the tasks this agent holds.
-            task = states.report_state(task.pk, state, agent=agent, process_id=task.process_id)
+            task = states.report_state(
+                task.pk, state, agent=agent, process_id=task.process_id, exit_code=exit_code
+            )
             return Response(reported_task_answer(task, agent))
         else:
             check_manager(request, task)

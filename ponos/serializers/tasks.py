@@ -7,6 +7,9 @@ from rest_framework import serializers
 from ponos.models import Agent, State, Task
 from ponos.tasks import RESERVED_ENV, RESERVED_ENV_PREFIX, full_log_url, log_put_url, task_env
 
+# The final states an agent reaches when the command of a task ended by itself.
+EXIT_CODE_STATES = frozenset({State.COMPLETED, State.FAILED})
+
 # Slugs name directories and links in the agents' data dirs: no '/', no leading dot.
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -63,6 +66,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "gpu_id",
             "worker_run_id",
             "original_task_id",
+            "exit_code",
             "expiry",
             "created",
             "updated",
@@ -108,6 +112,23 @@ class TaskStateSerializer(serializers.Serializer):
     """PartialUpdateTask's body: users send `stopping`, agents report what they did."""
 
     state = serializers.ChoiceField(choices=State.choices)
+    exit_code = serializers.IntegerField(
+        required=False,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="The exit code of the task's command, sent by its agent with the final "
+        "state completed or failed.",
+    )
+
+    def validate(self, data):
+        if "exit_code" in data and data["state"] not in EXIT_CODE_STATES:
+            raise serializers.ValidationError(
+                {
+                    "exit_code": "An exit code comes with the final state completed or "
+                    f"failed only, not with {data['state']}."
+                }
+            )
+        return data
 
 
 class TaskParentSerializer(serializers.ModelSerializer):

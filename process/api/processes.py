@@ -94,7 +94,7 @@ LIST_IDS = {
 
 
 def process_queryset():
-    return Process.objects.select_related("farm", "creator")
+    return Process.objects.select_related("farm", "creator", "element_type")
 
 
 def load_tasks(process):
@@ -260,7 +260,13 @@ class ProcessStart(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         farm = check_farm(request.user, data.get("farm") or default_farm())
-        start_process(process.pk, farm=farm, chunks=data.get("chunks"), use_gpu=data.get("use_gpu"))
+        start_process(
+            process.pk,
+            farm=farm,
+            chunks=data.get("chunks"),
+            use_gpu=data.get("use_gpu"),
+            worker_activity=data["worker_activity"],
+        )
         return Response(process_body(process.pk, request))
 
 
@@ -283,5 +289,7 @@ class ProcessRetry(generics.GenericAPIView):
         farm = serializer.validated_data.get("farm") or process.farm
         if farm is not None:
             check_farm(request.user, farm)
-        retry_process(process.pk, farm=farm)
+        retry_process(
+            process.pk, farm=farm, worker_activity=serializer.validated_data["worker_activity"]
+        )
         return Response(process_body(process.pk, request))

@@ -9,7 +9,10 @@ from process.access import (
     worker_run_queryset,
 )
 from process.models import WorkerRun
-from process.serializers.worker_runs import WorkerRunSerializer
+from process.serializers.worker_runs import (
+    WorkerRunConfigurationSerializer,
+    WorkerRunSerializer,
+)
 from process.worker_runs import create_worker_run, delete_worker_run, update_worker_run
 
 
@@ -81,3 +84,18 @@ class WorkerRunDetail(generics.RetrieveUpdateDestroyAPIView):
 
     def perform_destroy(self, worker_run):
         delete_worker_run(worker_run)
+
+
+class WorkerRunConfiguration(generics.RetrieveAPIView):
+    """The configuration a worker runs with: the worker run's configuration merged over its
+    version's (the run's value wins for a key both have), for readers of the process and
+    its task tokens."""
+
+    operation_ids = {"get": "RetrieveWorkerRunConfiguration"}
+    serializer_class = WorkerRunConfigurationSerializer
+    queryset = WorkerRun.objects.none()
+
+    def get_object(self):
+        return get_worker_run_for_reader(
+            self.request.user, self.kwargs["id"], WorkerRun.objects.select_related("version")
+        )

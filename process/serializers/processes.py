@@ -9,6 +9,7 @@ from arkindex.users.serializers import SmallUserSerializer
 from ponos.models import Farm, State
 from ponos.serializers.farms import FarmSerializer
 from process.models import CORPUSLESS_MODES, Process, ProcessMode
+from process.selection import resolve_selection
 
 CHUNKS_HELP = "Number of chunks the corpus is split into, from 1 to 10; one task per chunk."
 USE_GPU_HELP = "Run on a GPU the worker versions that support one."
@@ -115,6 +116,33 @@ class ProcessListSerializer(serializers.ModelSerializer):
         }
 
 
+ELEMENT_HELP = (
+    "Workers mode: the element to work on (of the process's corpus); without it, every "
+    "element of the corpus. Only before the process starts."
+)
+LOAD_CHILDREN_HELP = "Workers mode: also work on every descendant of `element`, at any depth."
+ELEMENT_TYPE_HELP = "Workers mode: only elements of this type (its slug in the corpus)."
+NAME_CONTAINS_HELP = "Workers mode: only elements whose name contains this (any case)."
+
+
+class SelectionFields(serializers.Serializer):
+    """The selection of a workers process as a body gives it (checked against the corpus
+    by `process.selection.resolve_selection`)."""
+
+    element = serializers.UUIDField(required=False, allow_null=True, help_text=ELEMENT_HELP)
+    load_children = serializers.BooleanField(required=False, help_text=LOAD_CHILDREN_HELP)
+    element_type = serializers.SlugField(
+        max_length=100, required=False, allow_null=True, help_text=ELEMENT_TYPE_HELP
+    )
+    name_contains = serializers.CharField(
+        max_length=250,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=NAME_CONTAINS_HELP,
+    )
+
+
 class ProcessSerializer(ProcessListSerializer):
     """RetrieveProcess, and the answer of every process change.
 
@@ -130,6 +158,12 @@ class ProcessSerializer(ProcessListSerializer):
     expiry = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="The latest expiry of its tasks."
     )
+    element = serializers.UUIDField(
+        source="element_id", read_only=True, allow_null=True, help_text=ELEMENT_HELP
+    )
+    element_type = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text=ELEMENT_TYPE_HELP
+    )
 
     class Meta(ProcessListSerializer.Meta):
         fields = ProcessListSerializer.Meta.fields + [
@@ -138,6 +172,11 @@ class ProcessSerializer(ProcessListSerializer):
             "use_gpu",
             "repository_url",
             "expiry",
+            "element",
+            "load_children",
+            "element_type",
+            "name_contains",
+            "activity_state",
         ]
         read_only_fields = fields
 
@@ -164,10 +203,33 @@ class ProcessCreateSerializer(serializers.ModelSerializer):
     repository_url = serializers.URLField(
         max_length=500, required=False, allow_null=True, help_text="Repository mode only."
     )
+    element = serializers.UUIDField(required=False, allow_null=True, help_text=ELEMENT_HELP)
+    load_children = serializers.BooleanField(required=False, help_text=LOAD_CHILDREN_HELP)
+    element_type = serializers.SlugField(
+        max_length=100, required=False, allow_null=True, help_text=ELEMENT_TYPE_HELP
+    )
+    name_contains = serializers.CharField(
+        max_length=250,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=NAME_CONTAINS_HELP,
+    )
 
     class Meta:
         model = Process
-        fields = ["mode", "corpus", "name", "chunks", "use_gpu", "repository_url"]
+        fields = [
+            "mode",
+            "corpus",
+            "name",
+            "chunks",
+            "use_gpu",
+            "repository_url",
+            "element",
+            "load_children",
+            "element_type",
+            "name_contains",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -197,7 +259,7 @@ class ProcessCreateSerializer(serializers.ModelSerializer):
             )
         if errors:
             raise serializers.ValidationError({key: [value] for key, value in errors.items()})
-        return data
+        return resolve_selection(getattr(corpus, "pk", None), mode, data)
 
 
 # A plain string in the schema: an inline enum would clash with the other `state` enums.
@@ -216,7 +278,7 @@ class StopField(serializers.CharField):
         return value
 
 
-class ProcessUpdateSerializer(serializers.Serializer):
+class ProcessUpdateSerializer(SelectionFields):
     """UpdateProcess / PartialUpdateProcess: every field is optional, for PUT too."""
 
     name = serializers.CharField(max_length=250, required=False, allow_blank=True)
@@ -249,8 +311,16 @@ class FarmField(serializers.PrimaryKeyRelatedField):
         )
 
 
+WORKER_ACTIVITY_HELP = (
+    "Workers mode: create a worker activity per selected element and worker run, which the "
+    "workers claim with StartWorkerActivity (the tasks wait until they exist); false runs "
+    "the workers without activities."
+)
+
+
 class ProcessStartSerializer(serializers.Serializer):
     farm = FarmField(help_text="The farm to run on; PONOS_DEFAULT_FARM when omitted.")
+    worker_activity = serializers.BooleanField(default=True, help_text=WORKER_ACTIVITY_HELP)
     chunks = serializers.IntegerField(
         min_value=1, max_value=10, required=False, help_text=CHUNKS_HELP
     )
@@ -259,3 +329,8 @@ class ProcessStartSerializer(serializers.Serializer):
 
 class ProcessRetrySerializer(serializers.Serializer):
     farm = FarmField(help_text="The farm to run on; the farm of the previous run when omitted.")
+    worker_activity = serializers.BooleanField(
+        default=True,
+        help_text=WORKER_ACTIVITY_HELP
+        + " A retry queues again the activities that did not end processed.",
+    )

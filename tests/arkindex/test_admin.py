@@ -5,12 +5,13 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from arkindex.documents.elements import create_element
 from arkindex.documents.models import ElementType, Transcription
 from arkindex.users.models import User
 from ponos.models import Agent, Artifact, Farm, Task
-from process.models import WorkerVersion
+from process.models import WorkerActivity, WorkerVersion
 from tests.conftest import agent_client, client_for
 from tests.factories import WorkerRunFactory
 
@@ -33,6 +34,10 @@ def objects(corpus, farm, running_task):
     page_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
     page = create_element(corpus=corpus, type=page_type, name="Page 1", worker_run=run)
     Transcription.objects.create(element=page, text="Text", worker_run=run)
+    now = timezone.now()
+    WorkerActivity.objects.create(
+        process=running_task.process, worker_run=run, element=page, created=now, updated=now
+    )
 
 
 def registered_models():

@@ -82,6 +82,15 @@ def test_the_docs_page_is_public(api):
     assert response["Content-Type"].startswith("text/html")
 
 
+def test_the_docs_page_shows_each_operation_summary_and_operation_id(api, schema):
+    page = api.get("/api/v1/docs/").content.decode()
+    assert '"displayOperationId": true' in page
+    summaries = {name: operation.get("summary") for name, operation in by_id(schema).items()}
+    assert [name for name, summary in summaries.items() if not summary] == []
+    assert summaries["PartialUpdateTask"] == "Partial update task"
+    assert summaries["ListProcesses"] == "List processes"
+
+
 def test_every_operation_has_a_unique_operation_id(schema):
     ids = [operation.get("operationId") for _, _, operation in operations(schema)]
     assert None not in ids

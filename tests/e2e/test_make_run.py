@@ -105,7 +105,12 @@ class MakeRun:
         assert status in (-signal.SIGINT, 128 + signal.SIGINT, 2), self.service.tail()
         output = self.service.output()
         assert "Stopping the agent...\n" in output
-        assert output.index("Agent stopped") < output.index("Stopping the server...")
+        # The agent's own lines went to its log file, named by the banner; it stopped
+        # before the server was asked to.
+        assert f"  Agent log: {self.var}/agent.log\n" in output
+        assert "Agent stopped" in (self.var / "agent.log").read_text()
+        assert "Agent stopped" not in output
+        assert output.index("Stopping the agent...") < output.index("Stopping the server...")
         assert "Stopped.\n" in output
         for pid in self.pids:
             assert not is_alive(pid), f"process {pid} survived\n{self.service.tail()}"
@@ -137,7 +142,7 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
     var = tmp_path / "var"
 
     with make_run(var, tmp_path / "first.log") as first:
-        assert first.lines("Bootstrap done: ") == ["6 created, 0 reused."]
+        assert first.lines("Bootstrap done: ") == ["7 created, 0 reused."]
         [admin] = first.lines("Superuser: ")
         password = (var / "admin-password").read_text().strip()
         assert admin == f"admin@localhost (created); its password is in {var}/admin-password"
@@ -192,7 +197,17 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
         assert {name: process["state"] for name, process in demo.items()} == {
             "Demo process": "completed",
             "Demo process with a failure": "failed",
+            "Demo process with worker activities": "completed",
         }
+        # The worker of the activities process transcribed each page of the demo folder
+        # once, with plain HTTP calls, in two chunks.
+        activities = demo["Demo process with worker activities"]
+        counts = first.get(f"/api/v1/process/{activities['id']}/activity-counts/").json()
+        assert [
+            (run["queued"], run["started"], run["processed"], run["error"])
+            for run in counts["worker_runs"]
+        ] == [(0, 0, 12, 0)]
+        assert len(activities["tasks"]) == 2
         assert states(demo["Demo process with a failure"]) == {
             "demo": "completed",
             "demo_2": "failed",
@@ -227,7 +242,7 @@ def test_make_run_serves_the_api_runs_the_demo_and_stops_on_ctrl_c_and_runs_agai
     secret_key = (var / "secret-key").read_text()
     with make_run(var, tmp_path / "second.log") as second:
         # Everything is reused, and the demo is not run again
-        assert second.lines("Bootstrap done: ") == ["0 created, 6 reused."]
+        assert second.lines("Bootstrap done: ") == ["0 created, 7 reused."]
         # The printed token is the one kept, owner-only, in a file of its own
         assert second.token == first.token == (var / "admin-token").read_text().strip()
         assert stat.S_IMODE((var / "admin-token").stat().st_mode) == 0o600

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from ponos.models import State, Task
-from tests.pages.conftest import assert_error_page, page_client
+from tests.pages.conftest import assert_error_page, page_client, text
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +93,45 @@ def test_a_hostile_run_of_the_states_endpoint_is_a_json_404(superuser, running_t
         response = client.get(f"/ui/process/{running_task.process_id}/states/?run={run}")
         assert response.status_code == 404
         assert "is not the number of a run" in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    "query, phrase",
+    [
+        ("state=sleeping", "Unknown state 'sleeping'"),
+        ("worker_run=nope", "worker_run is the id of a worker run"),
+        ("chunk=11", "chunk is a whole number from 0 to 10"),
+        ("chunk=-1", "chunk is a whole number from 0 to 10"),
+        ("chunk=²", "chunk is a whole number from 0 to 10"),
+        ("depth=1e9", "depth is a whole number"),
+        ("page=0", "page is a whole number from 1"),
+        ("page=2", "The task table has 1 page here"),
+        ("slug=" + "x" * 300, "A slug has at most 250 characters"),
+    ],
+)
+def test_bad_filters_of_the_task_table_are_a_400_saying_what_is_allowed(
+    query, phrase, superuser, running_task
+):
+    client = page_client(superuser)
+    response = client.get(f"/ui/process/{running_task.process_id}/?{query}")
+    assert_error_page(response, 400, phrase)
+    states = client.get(f"/ui/process/{running_task.process_id}/states/?{query}")
+    if query.startswith("page=2"):
+        # The script of a page whose rows left it gets the counts, without rows.
+        assert states.status_code == 200 and states.json()["rows"] == {}
+    else:
+        assert states.status_code == 400
+        assert states.json()["type"] == "validation_error"
+        assert phrase in states.json()["errors"][0]["detail"]
+
+
+def test_a_worker_run_of_another_process_lists_no_task(superuser, running_task, process):
+    from tests.factories import ProcessFactory
+    from tests.process.helpers import add_worker_run
+
+    other = add_worker_run(ProcessFactory(corpus=process.corpus, creator=process.creator))
+    response = page_client(superuser).get(
+        f"/ui/process/{running_task.process_id}/?worker_run={other.id}"
+    )
+    assert response.status_code == 200
+    assert "No task of this run matches these filters." in text(response)

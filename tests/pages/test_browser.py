@@ -5,6 +5,7 @@ demo of `make run`.
 Screenshots of every page go to var/screenshots/ (printed at the end of the test).
 """
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -104,6 +105,7 @@ class Visit:
         self.driver = driver
         self.site = site
         self.screenshots = []
+        self.confirmations = []
 
     def open(self, path):
         self.driver.get(self.site.url + path)
@@ -142,6 +144,59 @@ class Visit:
 
     def submit(self, selector):
         self.follow(self.find(selector))
+
+    def confirm_and_follow(self, selector):
+        """Click a button that asks for a confirmation, say yes, and wait for the next page."""
+        page = self.find("html")
+        self.find(selector).click()
+        alert = WebDriverWait(self.driver, TIMEOUT).until(
+            lambda driver: driver.switch_to.alert, message="the confirmation"
+        )
+        self.confirmations.append(alert.text)
+        alert.accept()
+        WebDriverWait(self.driver, TIMEOUT).until(staleness_of(page), message="the next page")
+        self.read_console()
+
+    def at_width(self, width, name):
+        """A screenshot of the page at `width` CSS pixels (a phone's at 390), and the width
+        the page's content takes at that size (more than `width`: a horizontal scroll)."""
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
+        try:
+            self.wait(
+                lambda: self.driver.execute_script("return window.innerWidth") == width,
+                "the new width",
+            )
+            scroll_width = self.driver.execute_script(
+                "return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+            )
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            path = SCREENSHOTS / f"{name}-{width}.png"
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": min(height, 4000), "deviceScaleFactor": 1,
+                 "mobile": False},
+            )  # fmt: skip
+            self.driver.save_screenshot(str(path))
+            self.screenshots.append(path)
+            return scroll_width
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def timing(self):
+        """The navigation timing of the page: server time to the last byte, DOM ready,
+        bytes transferred (compressed) and decoded."""
+        entry = self.driver.execute_script(
+            "var e = performance.getEntriesByType('navigation')[0];"
+            "return {response: e.responseEnd - e.requestStart,"
+            " ready: e.domContentLoadedEventEnd - e.startTime,"
+            " transferred: e.transferSize, decoded: e.decodedBodySize,"
+            " encoded: e.encodedBodySize};"
+        )
+        return {name: round(value) for name, value in entry.items()}
 
     def screenshot(self, name):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -235,7 +290,7 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
     visit.open(f"/ui/process/{site.sleeper}/")
     assert "Long run running" in visit.text("h1")
     assert not visit.find("form[data-when=inactive]").is_displayed()
-    visit.submit("form[data-when=active] button")
+    visit.confirm_and_follow("form[data-when=active] button")
     assert "The process is stopping" in visit.text(".messages")
     visit.mark()
     visit.wait(
@@ -295,4 +350,148 @@ def test_a_person_follows_processes_in_the_browser(site, browser):
         if entry["level"] in ("SEVERE", "WARNING") and not entry["message"].startswith(expected)
     ]
     assert problems == [], problems
+    print("Screenshots:", *map(str, visit.screenshots), sep="\n  ")
+
+
+# A task whose log grows for a while: enough lines to scroll, more every second.
+CHATTY = """\
+i=0
+while [ $i -lt 90 ]; do
+  i=$((i + 1))
+  for j in 1 2 3 4 5 6 7 8 9 10; do echo "line $i.$j of a log that keeps growing"; done
+  sleep 1
+done
+"""
+
+
+def test_a_person_works_with_a_run_of_5000_tasks(site, browser):
+    """500 worker runs × 10 chunks: a task of a ninth chunk reached by clicks, a grouped
+    node's bar that changes as its tasks finish, a log that stays where its reader
+    scrolled, the list that shows a new process, and the pages at 1,400 and 390 px."""
+    visit = Visit(browser, site)
+    # The console of the visits before this one was checked by their test.
+    browser.get_log("browser")
+    browser.console.clear()
+    browser.delete_all_cookies()
+    visit.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    corpus = site.api.post("corpus/", {"name": "Large corpus"})["id"]
+    output = manage(
+        site.env, "shell", "-c",
+        f"from tests.pages.large_run import build; build({ADMIN_EMAIL!r}, {corpus!r})",
+        timeout=300,
+    )  # fmt: skip
+    process_id = json.loads(output.strip().splitlines()[-1])["process"]
+    report = {}
+
+    # The list shows a process created meanwhile, without a reload.
+    visit.open("/ui/")
+    visit.mark()
+    created = site.api.post("process/", {"mode": "workers", "corpus": corpus, "name": "Newcomer"})
+    visit.wait(
+        lambda: visit.present(f'tr[data-process="{created["id"]}"]') is not None,
+        "the new process in the list",
+    )
+    assert visit.marked(), "the list was reloaded"
+    row = visit.find(f'tr[data-process="{process_id}"]')
+    assert "1,500/5,000 done" in row.text
+    report["list"] = visit.timing()
+    scroll = {"list": visit.at_width(390, "large-list")}
+    visit.at_width(1400, "large-list")
+
+    # The process page: progress, 500 grouped nodes named after their worker runs.
+    visit.open(f"/ui/process/{process_id}/")
+    report["process page"] = visit.timing()
+    assert "1,500 of 5,000 tasks done" in visit.text(".progress")
+    nodes = visit.find_all("svg a.node.group")
+    assert len(nodes) == 500
+    assert len({node.get_attribute("data-slug") for node in nodes}) == 500
+    scroll["process page"] = visit.at_width(390, "large-process")
+    visit.at_width(1400, "large-process")
+    # The graph, wider than its box, scrolls inside it; "Fit the width" scales it down.
+    fit = visit.find("[data-fit-graph]")
+    assert fit.is_displayed()
+    box = visit.find("[data-graph]")
+    svg = visit.find("[data-graph] svg")
+    assert svg.size["width"] > box.size["width"]
+    fit.click()
+    visit.wait(lambda: svg.size["width"] <= box.size["width"], "the graph to fit its box")
+    assert fit.text == "Actual size"
+
+    # Two clicks to the ninth chunk of a worker run: its node, then its row.
+    visit.follow(visit.find('svg a.node[data-slug="layout_37 ×10"]'))
+    assert "worker_run=" in browser.current_url
+    rows = [row.text.split()[0] for row in visit.find_all("table.tasks tbody tr")]
+    assert rows == [f"layout_37_{chunk}" for chunk in range(1, 11)]
+    report["filtered table"] = visit.timing()
+    visit.follow(browser.find_element(By.LINK_TEXT, "layout_37_9"))
+    assert visit.text("h1").startswith("layout_37_9 unscheduled")
+    assert "Chunk\n9" in visit.text("dl.fields")
+    report["task page"] = visit.timing()
+    scroll["task page"] = visit.at_width(390, "large-task")
+
+    # A grouped node's bar grows as its tasks finish, without a reload.
+    visit.open(f"/ui/process/{process_id}/")
+    visit.mark()
+    node = 'svg a.node[data-slug="layout_14 ×10"]'
+
+    def completed_width():
+        return int(visit.find(f"{node} rect.bar-completed").get_attribute("width"))
+
+    assert completed_width() == 0
+    assert visit.find(f"{node} [data-detail]").text == "0/10 done · 10 running"
+    finish = "from tests.pages.large_run import finish; finish({!r}, 'layout_14', {})"
+    manage(site.env, "shell", "-c", finish.format(process_id, 4))
+    visit.wait(lambda: completed_width() > 0, "the bar to grow")
+    assert completed_width() == round(164 * 4 / 10)
+    assert visit.find(f"{node} [data-detail]").text == "4/10 done · 6 running"
+    assert "1,504 of 5,000" in visit.text(".progress")
+    manage(site.env, "shell", "-c", finish.format(process_id, 6))
+    visit.wait(lambda: completed_width() == 164, "the bar to be full")
+    assert "state-completed" in visit.find(node).get_attribute("class")
+    assert visit.marked(), "the process page was reloaded"
+
+    # A log that grows: scrolled up, its reader stays there; at the bottom, it follows.
+    worker = site.api.post("workers/", {"name": "Chatty", "slug": "chatty", "type": "test"})
+    version = site.api.post(
+        f"workers/{worker['id']}/versions/", {"docker_image": "tests/chatty:1", "command": CHATTY}
+    )
+    chatty = site.api.post("process/", {"mode": "workers", "corpus": corpus, "name": "Chatty"})
+    site.api.post(f"process/{chatty['id']}/workers/", {"version": version["id"], "parents": []})
+    site.api.post(f"process/{chatty['id']}/start/", {}, expected=200)
+    [task] = site.api.get(f"process/{chatty['id']}/")["tasks"]
+    visit.open(f"/ui/task/{task['id']}/")
+    log = visit.find("pre.log")
+
+    def log_state():
+        return browser.execute_script(
+            "var l = arguments[0]; return [l.scrollTop, l.scrollHeight, l.clientHeight,"
+            " l.textContent.length, l.textContent.slice(-60)];",
+            log,
+        )
+
+    visit.wait(lambda: log_state()[1] > log_state()[2] * 2, "a log taller than its box")
+    # Its start time and growing duration came with the refreshes too.
+    assert visit.text("[data-task-started]").endswith(" UTC")
+    assert visit.text("[data-task-duration]").endswith(" s")
+    browser.execute_script("arguments[0].scrollTop = 40;", log)
+    before = log_state()
+    visit.wait(lambda: log_state()[4] != before[4], "the log to grow", timeout=30)
+    after = log_state()
+    assert after[0] == 40, (before, after)
+    browser.execute_script("arguments[0].scrollTop = arguments[0].scrollHeight;", log)
+    bottom = log_state()
+    visit.wait(lambda: log_state()[4] != bottom[4], "the log to grow again", timeout=30)
+    state = log_state()
+    assert state[0] + state[2] >= state[1] - 8, state
+    visit.screenshot("task-log")
+    site.api.patch(f"task/{task['id']}/", {"state": "stopping"})
+
+    # No page scrolls sideways at 390 px.
+    assert all(width <= 390 for width in scroll.values()), scroll
+    visit.read_console()
+    problems = [entry for entry in browser.console if entry["level"] in ("SEVERE", "WARNING")]
+    assert problems == [], problems
+    print("Timings at 5,000 tasks (ms, bytes):")
+    for name, figures in report.items():
+        print(f"  {name}: {figures}")
     print("Screenshots:", *map(str, visit.screenshots), sep="\n  ")

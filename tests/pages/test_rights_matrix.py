@@ -34,9 +34,11 @@ STATES = dict(READ, anonymous=403)
 MANAGE = dict(READ, anonymous=403, guest=403, contributor=302, corpus_admin=302, superuser=302)
 MATRIX = [
     ("GET", "/ui/", ANYONE),
+    ("GET", "/ui/processes/rows/", ANYONE),
     ("GET", "/ui/agents/", ANYONE),
     ("GET", "/ui/process/{process}/", READ),
     ("GET", "/ui/process/{process}/states/", STATES),
+    ("GET", "/ui/process/{process}/?state=pending&worker_run={worker_run}&chunk=1", READ),
     ("GET", "/ui/task/{task}/", READ),
     ("POST", "/ui/process/{process}/stop/", MANAGE),
     ("POST", "/ui/process/{process}/retry/", MANAGE),
@@ -66,7 +68,7 @@ def test_the_rights_of_every_page_and_button(method, path, caller, status, reque
     user = None if caller == "anonymous" else request.getfixturevalue(caller)
     client = page_client(user)
     before = snapshot(started)
-    target = path.format(process=started.id, task=task.id)
+    target = path.format(process=started.id, task=task.id, worker_run=task.worker_run_id)
     response = client.post(target) if method == "POST" else client.get(target)
     assert response.status_code == status, (target, caller, response.content[:300])
     if method == "POST":

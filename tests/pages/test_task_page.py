@@ -111,8 +111,8 @@ def test_the_page_takes_seven_queries_whatever_its_relatives(
         TaskFactory(process=process, slug=f"c{index}").parents.add(running_task)
         Artifact.objects.create(task=running_task, path=f"file{index}", size=index)
     client = page_client(guest)
-    # The session, the user, the task with its agent, process and manage right, its
-    # parents, children, restarts and artifacts.
+    # The session, the user, the task with its agent, process, worker version and manage
+    # right, its parents, children, restarts and artifacts.
     with django_assert_num_queries(7):
         response = client.get(url(running_task))
     assert response.content.decode().count('class="task-link"') == 2 * relatives
@@ -139,3 +139,30 @@ def test_the_full_log_link_shows_the_log_as_text_and_an_artifact_link_saves_it(g
     artifact = client.get(client.get(link)["Location"])
     assert artifact["Content-Type"] == "application/octet-stream"
     assert artifact["Content-Disposition"] == 'attachment; filename="report.html"'
+
+
+def test_the_page_shows_the_exit_code_the_command_and_the_version(guest, process, farm):
+    from tests.process.helpers import add_worker_run
+
+    run = add_worker_run(process, slug="layout")
+    task = TaskFactory(
+        process=process,
+        slug="layout_9",
+        state=State.FAILED,
+        worker_run=run,
+        command="run layout --strict",
+        exit_code=137,
+        chunk=9,
+        started=timezone.now() - timezone.timedelta(minutes=3, seconds=12),
+        finished=timezone.now(),
+    )
+    response = page_client(guest).get(url(task))
+    body = text(response)
+    assert "Exit code 137" in body
+    assert f"Worker version {run.version.worker.name} v{run.version.version}" in body
+    assert "Command run layout --strict" in body
+    assert "Duration 3 min 12 s" in body
+    # Times carry their zone.
+    assert re.search(r"Started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", body), body
+    no_code = TaskFactory(process=process, slug="other", state=State.RUNNING)
+    assert "Exit code —" in text(page_client(guest).get(url(no_code)))

@@ -8,9 +8,12 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
+from arkindex.documents.elements import create_elements
+from arkindex.documents.models import ElementType
 from ponos.models import State
+from process.models import WorkerActivity
 from tests.conftest import client_for
-from tests.factories import AgentFactory, ProcessFactory, TaskFactory
+from tests.factories import AgentFactory, ProcessFactory, TaskFactory, WorkerRunFactory
 
 TOKEN = "metrics-token-0123456789"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -150,7 +153,33 @@ def test_metrics_count_requests_by_operation_and_status(metrics_token, process, 
     assert samples(scrape())["arkindex_request_duration_seconds_bucket", labels] >= 2
 
 
-def test_a_scrape_runs_three_statements_whatever_the_number_of_tasks_and_agents(
+def test_metrics_count_queued_worker_activities_per_farm(
+    metrics_token, process, farm, other_farm, corpus
+):
+    element_type = ElementType.objects.create(corpus=corpus, slug="page", display_name="Page")
+    elements = create_elements(corpus=corpus, type=element_type, names=["a", "b", "c"])
+    worker_run = WorkerRunFactory(process=process)
+    now = timezone.now()
+    WorkerActivity.objects.bulk_create(
+        WorkerActivity(
+            process=process,
+            worker_run=worker_run,
+            element=element,
+            state=state,
+            created=now,
+            updated=now,
+        )
+        for element, state in zip(elements, ["queued", "queued", "processed"], strict=True)
+    )
+    values = samples(scrape())
+
+    def queued(f):
+        return values["arkindex_queued_worker_activities", frozenset({"farm": str(f.id)}.items())]
+
+    assert (queued(farm), queued(other_farm)) == (2, 0)
+
+
+def test_a_scrape_runs_four_statements_whatever_the_number_of_tasks_and_agents(
     metrics_token, process, farm, other_farm, django_assert_num_queries
 ):
     def fill(n):
@@ -162,11 +191,12 @@ def test_a_scrape_runs_three_statements_whatever_the_number_of_tasks_and_agents(
 
     fill(2)
     # The farms; the live tasks per farm and state with the oldest pending one; the agents
-    # with their held tasks. Authentication is the token's comparison, without a query.
-    with django_assert_num_queries(3):
+    # with their held tasks; the queued worker activities per farm. Authentication is the
+    # token's comparison, without a query.
+    with django_assert_num_queries(4):
         small = samples(scrape())
     fill(20)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         large = samples(scrape())
     running = ("arkindex_tasks", frozenset({"farm": str(farm.id), "state": "running"}.items()))
     assert (small[running], large[running]) == (2, 22)

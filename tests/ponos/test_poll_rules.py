@@ -238,10 +238,11 @@ def test_a_poll_releases_many_tasks_of_a_process_in_the_same_queries_as_one(
     # processes to lock, in order; then the state machine for the one process: the tasks
     # still held by dead agents, its savepoint, its lock, its tasks' locks, one UPDATE per
     # outcome, its summary and its update, its savepoint's release; the poller's tasks read
-    # again; the poll's savepoint released.
+    # again; the poll's savepoint released; the UPDATE turning the worker activities the
+    # errored tasks left started to error (SPEC §11).
     for count in (1, 5):
         process, dead = release(count)
-        with django_assert_num_queries(16):
+        with django_assert_num_queries(17):
             assert poll(poller) == []
         assert set(process.tasks.values_list("state", "agent_id")) == {
             (State.PENDING, None),

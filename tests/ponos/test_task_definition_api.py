@@ -1,3 +1,4 @@
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -51,6 +52,8 @@ def test_the_holding_agent_gets_what_it_runs(agent, running_task, process, corpu
             "ARKINDEX_TASK_TOKEN": running_task.token,
             "ARKINDEX_API_URL": settings.ARKINDEX_PUBLIC_URL,
             "ARKINDEX_CORPUS_ID": str(corpus.id),
+            # Parent ids to slugs, for arkindex-base-worker's bootstrap mode.
+            "TASK_PARENTS": json.dumps({str(parent.id): "parent"}),
         },
         "shm_size": "1g",
         "requires_gpu": True,
@@ -110,6 +113,25 @@ def test_the_env_of_a_worker_run_in_chunks(agent, farm, contributor, corpus, set
     assert env["ARKINDEX_WORKER_RUN_ID"] == str(worker_run.id)
     assert env["ARKINDEX_TASK_CHUNK"] == "2"
     assert "ARKINDEX_REPOSITORY_URL" not in env
+
+
+def test_a_task_without_parents_gets_an_empty_task_parents(agent, running_task):
+    assert json.loads(definition(agent, running_task)["env"]["TASK_PARENTS"]) == {}
+
+
+def test_task_parents_cannot_be_stored_in_an_env(running_task):
+    response = task_client(running_task).post(
+        "/api/v1/task/",
+        {
+            "process_id": str(running_task.process_id),
+            "slug": "child",
+            "image": "alpine",
+            "env": {"TASK_PARENTS": "{}"},
+        },
+        format="json",
+    )
+    assert_error(response, 400, attr=["env"])
+    assert not Task.objects.filter(slug="child").exists()
 
 
 def test_a_single_chunk_sets_no_chunk(agent, running_task):

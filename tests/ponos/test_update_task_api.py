@@ -148,8 +148,62 @@ def test_a_report_takes_the_same_queries_whatever_the_size_of_the_process(
     with django_assert_num_queries(10):
         assert client.patch(url(held), {"state": "running"}).json()["state"] == "running"
     # Completed also looks for children to schedule (the process is written again: with
-    # only pending tasks left, it is pending).
-    with django_assert_num_queries(11):
+    # only pending tasks left, it is pending), and turns the worker activities the task
+    # left started to error (one UPDATE, SPEC §11).
+    with django_assert_num_queries(12):
         assert client.patch(url(held), {"state": "completed"}).json()["state"] == "completed"
     assert state_of(held) == State.COMPLETED
     assert Task.objects.filter(process=process, state=State.PENDING).count() == siblings
+
+
+@pytest.mark.parametrize("final", ["completed", "failed"])
+def test_the_agent_reports_the_exit_code_with_the_final_state(held, agent, final):
+    client = agent_client(agent)
+    client.patch(url(held), {"state": "running"})
+    code = 0 if final == "completed" else 137
+    response = client.patch(url(held), {"state": final, "exit_code": code}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["state"], response.json()["exit_code"]) == (final, code)
+    assert Task.objects.filter(pk=held.pk).values_list("state", "exit_code").get() == (final, code)
+    # RetrieveTask shows it, and a repeated report keeps the first code.
+    again = client.patch(url(held), {"state": final, "exit_code": 1}, format="json")
+    assert again.status_code == 200 and again.json()["exit_code"] == code
+    assert Task.objects.get(pk=held.pk).exit_code == code
+
+
+def test_a_final_report_without_exit_code_leaves_it_null(held, agent):
+    client = agent_client(agent)
+    client.patch(url(held), {"state": "running"})
+    body = client.patch(url(held), {"state": "completed"}).json()
+    assert body["exit_code"] is None
+    assert Task.objects.get(pk=held.pk).exit_code is None
+
+
+@pytest.mark.parametrize(
+    "body, detail",
+    [
+        ({"state": "running", "exit_code": 0}, "not with running"),
+        ({"state": "error", "exit_code": 1}, "not with error"),
+        ({"state": "failed", "exit_code": 2**31}, "less than or equal to 2147483647"),
+        ({"state": "failed", "exit_code": -(2**31) - 1}, "greater than or equal to"),
+        ({"state": "failed", "exit_code": "one"}, "valid integer"),
+        ({"state": "failed", "exit_code": 1.5}, "valid integer"),
+        ({"state": "failed", "exit_code": None}, "null"),
+    ],
+)
+def test_a_bad_exit_code_is_refused_and_changes_nothing(held, agent, body, detail):
+    client = agent_client(agent)
+    client.patch(url(held), {"state": "running"})
+    response = client.patch(url(held), body, format="json")
+    errors = assert_error(response, 400, attr=["exit_code"])
+    assert detail in errors[0]["detail"], errors
+    task = Task.objects.get(pk=held.pk)
+    assert (task.state, task.exit_code, task.finished) == (State.RUNNING, None, None)
+
+
+def test_a_user_cannot_send_an_exit_code(held, process, superuser):
+    response = client_for(superuser).patch(
+        url(held), {"state": "stopping", "exit_code": 0}, format="json"
+    )
+    assert_error(response, 400, attr=["exit_code"])
+    assert state_of(held) == State.PENDING

@@ -12,8 +12,8 @@ from arkindex.corpora.models import Corpus, CorpusMembership, Level
 from arkindex.users.models import User
 from arkindex.users.tokens import hash_key
 from ponos.models import Farm, State, Task
-from process.bootstrap import DEMO_VERSIONS
-from process.models import Process, Worker, WorkerRun, WorkerVersion
+from process.bootstrap import ACTIVITIES_PROCESS, DEMO_VERSIONS
+from process.models import Process, Worker, WorkerActivity, WorkerRun, WorkerVersion
 from tests.factories import FarmFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +52,10 @@ def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch, tmp
             "Farm": 1,
             "Corpus": 1,
             "Worker": 1,
-            "WorkerVersion": 3,
-            "Process": 2,
-            "WorkerRun": 5,
-            "Task": 5,
+            "WorkerVersion": 4,
+            "Process": 3,
+            "WorkerRun": 6,
+            "Task": 7,
         }
     )
     user = User.objects.get()
@@ -64,8 +64,8 @@ def test_a_second_bootstrap_reuses_everything_the_first_created(monkeypatch, tmp
     key = token_file.read_text().strip()
     assert line(first, "API token: ") == line(second, "API token: ") == key
     assert [token.key_hash for token in user.tokens.all()] == [hash_key(key)]
-    assert first.splitlines()[-1] == "Bootstrap done: 6 created, 0 reused."
-    assert second.splitlines()[-1] == "Bootstrap done: 0 created, 6 reused."
+    assert first.splitlines()[-1] == "Bootstrap done: 7 created, 0 reused."
+    assert second.splitlines()[-1] == "Bootstrap done: 0 created, 7 reused."
     farm = Farm.objects.get()
     assert line(second, "Default farm: ") == f"{farm.name} ({farm.id}, reused)"
 
@@ -237,6 +237,31 @@ def test_a_changed_demo_command_makes_a_new_version(monkeypatch):
 
     bootstrap()
 
-    assert WorkerVersion.objects.get(worker__slug="demo", command="exit 2").version == 4
+    assert WorkerVersion.objects.get(worker__slug="demo", command="exit 2").version == 5
     # The demo processes were started already: they keep their worker runs
-    assert WorkerRun.objects.count() == 5
+    assert WorkerRun.objects.count() == 6
+
+
+def test_the_activities_demo_works_on_the_pages_of_a_folder(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        bootstrap()
+
+    process = Process.objects.get(name=ACTIVITIES_PROCESS)
+    assert (process.element.name, process.load_children, process.element_type.slug) == (
+        "Demo folder",
+        True,
+        "page",
+    )
+    assert (process.chunks, process.activity_state) == (2, "ready")
+    activities = WorkerActivity.objects.filter(process=process)
+    assert sorted(activities.values_list("element__name", flat=True)) == sorted(
+        f"Page {n}" for n in range(1, 13)
+    )
+    assert set(activities.values_list("state", flat=True)) == {"queued"}
+    assert sorted(activities.values_list("chunk", flat=True)) == [1] * 6 + [2] * 6
+    assert set(Task.objects.filter(process=process).values_list("state", flat=True)) == {
+        State.PENDING
+    }
+    # Its worker speaks plain HTTP with requests, not base-worker.
+    command = Task.objects.filter(process=process).first().command
+    assert "import requests" in command and "arkindex_worker" not in command

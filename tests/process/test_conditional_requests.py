@@ -131,7 +131,9 @@ def prepare_unstarted(ctx):
 
 def start(ctx):
     response = ctx.manager.post(
-        f"/api/v1/process/{ctx.process.id}/start/", {"farm": str(ctx.farm.id)}
+        f"/api/v1/process/{ctx.process.id}/start/",
+        # Without worker activities, the tasks are scheduled at once.
+        {"farm": str(ctx.farm.id), "worker_activity": False},
     )
     assert response.status_code == 200, response.content
 
@@ -149,7 +151,9 @@ def prepare_finished(ctx):
 
 
 def retry(ctx):
-    response = ctx.manager.post(f"/api/v1/process/{ctx.process.id}/retry/", {})
+    response = ctx.manager.post(
+        f"/api/v1/process/{ctx.process.id}/retry/", {"worker_activity": False}
+    )
     assert response.status_code == 200, response.content
 
 

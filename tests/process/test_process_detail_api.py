@@ -32,6 +32,12 @@ DETAIL_FIELDS = {
     "use_gpu",
     "repository_url",
     "expiry",
+    # The selection of a workers process and the state of its activities (SPEC §11).
+    "element",
+    "load_children",
+    "element_type",
+    "name_contains",
+    "activity_state",
 }
 TASK_FIELDS = {
     "id",

@@ -30,12 +30,16 @@ def ready(process):
     return process
 
 
+# These tests are about the runs themselves: without worker activities their tasks are
+# scheduled at once (tests/process/test_worker_activities.py covers the activities).
 def start(user, process, body=None):
-    return client_for(user).post(f"/api/v1/process/{process.id}/start/", body or {}, format="json")
+    body = {"worker_activity": False, **(body or {})}
+    return client_for(user).post(f"/api/v1/process/{process.id}/start/", body, format="json")
 
 
 def retry(user, process, body=None):
-    return client_for(user).post(f"/api/v1/process/{process.id}/retry/", body or {}, format="json")
+    body = {"worker_activity": False, **(body or {})}
+    return client_for(user).post(f"/api/v1/process/{process.id}/retry/", body, format="json")
 
 
 class TestStart:

@@ -114,7 +114,9 @@ class TestFailedDag:
         client = client_for(contributor)
         url = f"/api/v1/process/{failed.id}/"
         assert client.patch(url, {"state": "stopping"}, format="json").status_code == 400
-        retried = client.post(f"{url}retry/", {"farm": str(farm.id)}, format="json")
+        retried = client.post(
+            f"{url}retry/", {"farm": str(farm.id), "worker_activity": False}, format="json"
+        )
         assert retried.status_code == 200, retried.json()
         assert retried.json()["state"] == "pending"
 
@@ -136,7 +138,9 @@ def test_finished_is_cleared_when_the_last_run_becomes_active_again(process, con
     assert process.finished is not None
 
     response = client_for(contributor).post(
-        f"/api/v1/process/{process.id}/retry/", {"farm": str(farm.id)}, format="json"
+        f"/api/v1/process/{process.id}/retry/",
+        {"farm": str(farm.id), "worker_activity": False},
+        format="json",
     )
 
     assert response.status_code == 200, response.json()

@@ -18,6 +18,9 @@ RUN_FIELDS = {
     "worker_version",
     "parents",
     "configuration",
+    "process",
+    "summary",
+    "model_version",
     "created",
     "updated",
 }

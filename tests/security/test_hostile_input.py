@@ -39,6 +39,12 @@ def ids(corpus, process, running_task, superuser):
     version = WorkerVersionFactory()
     worker_run = WorkerRunFactory(process=process, version=version)
     second_key = issue_token(superuser, "A second token")
+    # The running task is the task of that worker run, in a process with worker activities,
+    # so that the activity operations read what it sends.
+    Task.objects.filter(pk=running_task.pk).update(worker_run=worker_run)
+    running_task.refresh_from_db()
+    process.activity_state = "ready"
+    process.save(update_fields=["activity_state"])
     return {
         "user_token": UserToken.objects.get(key_hash=hash_key(second_key)).id,
         "corpus": corpus.id,
@@ -53,7 +59,12 @@ def ids(corpus, process, running_task, superuser):
 
 def caller_for(operation, superuser, running_task):
     """A caller the operation lets past its permission checks, so that its input is read."""
-    if operation.id in ("CreateTask", "CreateArtifact"):
+    if operation.id in (
+        "CreateTask",
+        "CreateArtifact",
+        "StartWorkerActivity",
+        "UpdateWorkerActivity",
+    ):
         return task_client(running_task)
     if operation.id in ("Login", "CreateAgent"):
         return APIClient()

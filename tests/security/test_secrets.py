@@ -91,7 +91,10 @@ def run_flow(superuser, guest_user):
     ).json()
     process_url = f"/api/v1/process/{process['id']}/"
     flow.call(admin, "post", f"{process_url}workers/", {"version": version["id"]}, 201)
-    flow.call(admin, "post", f"{process_url}start/", {"farm": farm_id}, 200)
+    # Without worker activities, the tasks are scheduled at once.
+    flow.call(
+        admin, "post", f"{process_url}start/", {"farm": farm_id, "worker_activity": False}, 200
+    )
 
     registration = {
         "farm": farm_id,

@@ -1,0 +1,223 @@
+"""Worker activities (SPEC §11): one per selected element and worker run of a process.
+
+States: `queued` → `started` (StartWorkerActivity, by the run's task of the same chunk) →
+`processed` | `error` (UpdateWorkerActivity, by the worker). A task entering a final state
+turns the activities it left `started` to `error` (a hook registered with `ponos.states`);
+a retry queues again every activity not `processed` and shares their elements out among
+the chunks again; a RestartTask queues again those of its run and chunk.
+
+Activities are created and shared out in SQL (`INSERT … SELECT`, `UPDATE … FROM`), never
+loaded: a process over a million elements costs the database, not the web or job memory.
+"""
+
+import uuid
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+from ponos.models import Task
+from process.models import Process, WorkerActivity, WorkerActivityState, WorkerRun
+from process.selection import selected_elements
+
+QUEUED = WorkerActivityState.QUEUED
+STARTED = WorkerActivityState.STARTED
+PROCESSED = WorkerActivityState.PROCESSED
+ERROR = WorkerActivityState.ERROR
+
+# What a worker may report, from each state; the same state again is a repeat (a 200).
+TRANSITIONS = {
+    QUEUED: {STARTED},
+    STARTED: {PROCESSED, ERROR},
+}
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def _q(name):
+    return connection.ops.quote_name(name)
+
+
+def _table():
+    return _q(WorkerActivity._meta.db_table)
+
+
+def _db_uuid(model, value):
+    return model._meta.pk.get_db_prep_value(value, connection)
+
+
+def _db_now(now):
+    return connection.ops.adapt_datetimefield_value(now)
+
+
+# Chunk of each selected element: its rank by id, dealt out like cards (1, 2, …, n, 1, …),
+# the same for every worker run since the order is the element's. `WHERE true` lifts
+# SQLite's parsing ambiguity of `INSERT … SELECT … ON CONFLICT`; the conflict clause makes
+# the job idempotent (a second run, or a retry adding a new worker run, inserts only what
+# is missing).
+INSERT_SQL = """
+INSERT INTO {table} (process_id, worker_run_id, element_id, state, chunk, created, updated)
+SELECT %s, %s, selected.id, 'queued',
+       ((ROW_NUMBER() OVER (ORDER BY selected.id)) - 1) %% %s + 1, %s, %s
+FROM ({selection}) selected
+WHERE true
+ON CONFLICT (worker_run_id, element_id) DO NOTHING
+"""
+
+# Every activity not processed is queued again, and the elements that have one are dealt
+# out anew among the chunks. All the activities of one element get the same chunk (chunk k
+# of a child worker run only meets elements that chunk k of its parents had). Elements are
+# dealt by what still needs them: those that more runs need first (in a chain of runs,
+# those that the first run failed on), grouped by the runs that need them; dealing goes
+# round the chunks without restarting, so any group of at least as many elements as chunks
+# puts work in every chunk, and no run's task starts on an empty chunk.
+REQUEUE_SQL = """
+UPDATE {table} SET state = 'queued', chunk = reshared.chunk, updated = %s
+FROM (
+    SELECT todo.element_id,
+           ((ROW_NUMBER() OVER (
+               ORDER BY todo.needs DESC, todo.first_run, todo.last_run, todo.element_id
+           )) - 1) %% %s + 1 AS chunk
+    FROM (
+        SELECT element_id, COUNT(*) AS needs, MIN(CAST(worker_run_id AS text)) AS first_run,
+               MAX(CAST(worker_run_id AS text)) AS last_run
+        FROM {table} WHERE process_id = %s AND state <> 'processed'
+        GROUP BY element_id
+    ) todo
+) reshared
+WHERE {table}.process_id = %s
+  AND {table}.element_id = reshared.element_id
+  AND {table}.state <> 'processed'
+"""
+
+
+def insert_activities(process, worker_run_ids, now):
+    """Queue an activity per selected element for each worker run (one statement each)."""
+    selection_sql, selection_params = (
+        selected_elements(process).values("id").query.sql_with_params()
+    )
+    sql = INSERT_SQL.format(table=_table(), selection=selection_sql)
+    with connection.cursor() as cursor:
+        for worker_run_id in worker_run_ids:
+            cursor.execute(
+                sql,
+                [
+                    _db_uuid(Process, process.pk),
+                    _db_uuid(WorkerRun, worker_run_id),
+                    process.chunks,
+                    _db_now(now),
+                    _db_now(now),
+                    *selection_params,
+                ],
+            )
+
+
+def requeue_activities(process, now):
+    """Queue again every activity of the process not processed, shared out anew."""
+    process_id = _db_uuid(Process, process.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            REQUEUE_SQL.format(table=_table()),
+            [_db_now(now), process.chunks, process_id, process_id],
+        )
+        return cursor.rowcount
+
+
+# One statement claims: the subquery picks the oldest queued activity of the run's chunk
+# through activity_queue. On PostgreSQL it locks it and skips rows other claimers hold
+# (FOR UPDATE SKIP LOCKED), so concurrent claims take different rows without waiting; the
+# outer condition on the state makes the UPDATE change nothing if the row was claimed in
+# between, which is also what makes it safe on SQLite (which has no row locks, and runs
+# one writing statement at a time).
+CLAIM_SQL = """
+UPDATE {table} SET state = 'started', updated = %s
+WHERE id = (
+    SELECT id FROM {table}
+    WHERE worker_run_id = %s AND chunk = %s AND state = 'queued'
+    ORDER BY id LIMIT 1 {lock}
+) AND state = 'queued'
+RETURNING element_id
+"""
+
+
+def claim_activity(task, now=None):
+    """The next queued activity of the task's worker run and chunk, now `started`: its
+    element id, or None when none is left (or every one left is being claimed)."""
+    now = now or timezone.now()
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLAIM_SQL.format(table=_table(), lock=lock),
+            [_db_now(now), _db_uuid(WorkerRun, task.worker_run_id), task.chunk or 1],
+        )
+        row = cursor.fetchone()
+    return None if row is None else uuid.UUID(str(row[0]))
+
+
+def report_activity(worker_run_id, element_id, state, now=None):
+    """A worker's report on one element: a repeat is a no-op, a forbidden change a 409.
+
+    One conditional UPDATE in the usual case; the activity is read only when it did not
+    apply, to tell a repeat from a conflict or an unknown element.
+    """
+    now = now or timezone.now()
+    sources = [source for source, targets in TRANSITIONS.items() if state in targets]
+    activity = WorkerActivity.objects.filter(worker_run_id=worker_run_id, element_id=element_id)
+    if activity.filter(state__in=sources).update(state=state, updated=now) == 1:
+        return state
+    current = activity.values_list("state", flat=True).first()
+    if current is None:
+        return None
+    if current == state:
+        return state
+    allowed = sorted(TRANSITIONS.get(current, ()))
+    raise Conflict(
+        f"This element's activity is {current}: it can go to {', '.join(allowed)}, not {state}."
+        if allowed
+        else f"This element's activity is {current}: it cannot change any more (asked: {state})."
+    )
+
+
+def error_started_activities(task_ids, now):
+    """Finished hook: the activities that the finished tasks left `started` become `error`
+    (one statement; tasks without a worker run match nothing)."""
+    tasks = Task.objects.filter(pk__in=task_ids, worker_run__isnull=False).order_by()
+    same_chunk = tasks.annotate(chunk_or_one=Coalesce("chunk", Value(1))).filter(
+        worker_run_id=OuterRef("worker_run_id"), chunk_or_one=OuterRef("chunk")
+    )
+    # The process and worker run narrow the update to activity_counts' range of the
+    # started activities of these runs, whatever the number of their other activities.
+    WorkerActivity.objects.filter(
+        process_id__in=tasks.values("process_id"),
+        worker_run_id__in=tasks.values("worker_run_id"),
+        state=STARTED,
+    ).filter(Exists(same_chunk)).update(state=ERROR, updated=now)
+
+
+def requeue_restarted_chunk(task, now):
+    """Restarted hook: the new task's run and chunk get their unprocessed elements back."""
+    if task.worker_run_id is None:
+        return
+    WorkerActivity.objects.filter(
+        worker_run_id=task.worker_run_id, chunk=task.chunk or 1, state__in=[STARTED, ERROR]
+    ).update(state=QUEUED, updated=now)
+
+
+def activity_counts(process_id):
+    """{worker run id: {state: count}} of a process, from activity_counts alone."""
+    counts = {}
+    rows = (
+        WorkerActivity.objects.filter(process_id=process_id)
+        .order_by()
+        .values_list("worker_run_id", "state")
+        .annotate(count=Count("id"))
+    )
+    for worker_run_id, state, count in rows:
+        counts.setdefault(worker_run_id, {})[state] = count
+    return counts
