@@ -1,7 +1,13 @@
-"""7. Worker activities: creating the activities of a start (the background job), for
-N elements × 3 worker runs in 3 chunks, against a floor of one bare `INSERT … SELECT` per
-run from the corpus's elements (no selection subquery, no chunk dealing, no state changes)
-into the same table with the same indexes. Target: ≤ 1.5× the floor.
+"""7. Worker activities.
+
+Creation: the activities of a start (the background job), for N elements × 3 worker runs
+in 3 chunks, against a floor of one bare `INSERT … SELECT` per run from the corpus's
+elements (no selection subquery, no chunk dealing, no state changes) into the same table
+with the same indexes. Target: ≤ 1.5× the floor.
+
+Claims: StartWorkerActivity over HTTP by 8 concurrent workers (8 tasks of one worker run
+and chunk, each with its task token), against 8 connections running the claiming
+statement alone in a loop. Target: ≥ 0.25× the floor, at every queue size.
 """
 
 import time
@@ -12,6 +18,7 @@ from arkindex.corpora.models import Corpus
 from arkindex.documents.elements import create_elements
 from arkindex.documents.models import Element, ElementType
 from bench.report import Table, ratio, times
+from ponos.models import Task
 from process.jobs import create_activities
 from process.models import (
     ActivityState,
@@ -117,6 +124,7 @@ def run(bench):
             f"≤ {MAX_RATIO}x",
             value is not None and value <= MAX_RATIO,
         )
+        claims(bench, table, process, runs[0], count)
         empty()
         Element.objects.filter(corpus=corpus).delete()
     table.notes.append(
@@ -124,3 +132,63 @@ def run(bench):
         "process under its lock and opens the run's tasks."
     )
     return table
+
+
+CLAIMERS = 8
+CLAIMS_EACH = 150
+CLAIM_FLOOR_SQL = """
+UPDATE process_workeractivity SET state = 'started', updated = now()
+WHERE id = (
+    SELECT id FROM process_workeractivity
+    WHERE worker_run_id = %s AND chunk = %s AND state = 'queued'
+    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+) AND state = 'queued'
+RETURNING element_id
+"""
+
+
+def claims(bench, table, process, worker_run, count):
+    """Claims per second over HTTP and in SQL, on a queue of `count` × 3 activities."""
+    from bench import load
+
+    process.refresh_from_db()
+    WorkerActivity.objects.filter(process=process).update(state="queued", chunk=1)
+    tasks = [
+        Task.objects.create(
+            process=process,
+            run=0,
+            slug=f"claimer-{count}-{n}",
+            state="running",
+            worker_run=worker_run,
+            chunk=1,
+        )
+        for n in range(CLAIMERS)
+    ]
+    url = bench.url("/api/v1/process/start-activity/")
+    _released, ours = load.run_workers(
+        load.activity_claimer, [(url, f"Ponos {task.token}", CLAIMS_EACH) for task in tasks]
+    )
+    WorkerActivity.objects.filter(process=process).update(state="queued")
+    _released, floor = load.run_workers(
+        load.activity_claim_loop,
+        [(bench.dsn, CLAIM_FLOOR_SQL, str(worker_run.pk), CLAIMS_EACH)] * CLAIMERS,
+    )
+    for results in (ours, floor):
+        error = load.first_error(results)
+        if error:
+            raise RuntimeError(error)
+    claimed = [element for result in ours for element in result["claimed"]]
+    assert len(claimed) == len(set(claimed)) == CLAIMERS * CLAIMS_EACH, "a claim was doubled"
+    ours_rate, floor_rate = load.client_rate(ours), load.client_rate(floor)
+    value = ratio(ours_rate, floor_rate)
+    table.notes.append(
+        f"claims with {count * RUNS:,} activities: {ours_rate:,.0f}/s over HTTP, "
+        f"{floor_rate:,.0f}/s in SQL ({times(value)}), {CLAIMERS} workers, none doubled"
+    )
+    table.check(
+        f"claims/s, {count * RUNS:,} activities",
+        times(value),
+        "≥ 0.25x",
+        value is not None and value >= 0.25,
+    )
+    Task.objects.filter(pk__in=[task.pk for task in tasks]).delete()
