@@ -199,3 +199,47 @@ def client_rate(results):
 
 def first_error(results):
     return next((r["error"] for r in results if "error" in r), None)
+
+
+def activity_claimer(shared, barrier, url, header, count):
+    """StartWorkerActivity as a worker calls it, `count` times (the queue holds more)."""
+    session = _session(header)
+    barrier.wait()
+    start = time.perf_counter()
+    claimed, errors = [], 0
+    for _ in range(count):
+        response = session.post(url, timeout=60)
+        if response.status_code == 200:
+            claimed.append(response.json()["id"])
+        else:
+            errors += 1
+    return {
+        "requests": count,
+        "errors": errors,
+        "claimed": claimed,
+        "start": start,
+        "end": time.perf_counter(),
+    }
+
+
+def activity_claim_loop(shared, barrier, dsn, sql, worker_run_id, count):
+    """The floor of StartWorkerActivity: the claiming statement alone, committed each time."""
+    connection = psycopg2.connect(dsn)
+    cursor = connection.cursor()
+    barrier.wait()
+    start = time.perf_counter()
+    claimed = []
+    for _ in range(count):
+        cursor.execute(sql, (worker_run_id, 1))
+        row = cursor.fetchone()
+        connection.commit()
+        if row:
+            claimed.append(str(row[0]))
+    connection.close()
+    return {
+        "requests": count,
+        "errors": 0,
+        "claimed": claimed,
+        "start": start,
+        "end": time.perf_counter(),
+    }

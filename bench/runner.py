@@ -18,6 +18,7 @@ from django.db import connection
 from bench import seed
 from bench.report import Table
 from bench.scenarios import (
+    activities,
     assignment,
     cleanup,
     containers,
@@ -33,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 # Scenario 6 runs first, on the small database it needs to compare with, and empties the
 # process and task tables when it is done. Scenario 2 then grows the archive to 100,000
 # processes and a million tasks, and every later scenario runs on a database of that size.
-ORDER = [scale, list_processes, retrieve_process, assignment, task_updates, cleanup, containers]
+ORDER = [scale, list_processes, retrieve_process, assignment, task_updates, cleanup, containers, activities]
 
 
 @dataclass
