@@ -9,6 +9,7 @@ and goes on with their logs from where the previous life stopped writing.
 import logging
 import os
 import threading
+import time
 
 import docker
 import requests
@@ -30,6 +31,10 @@ NETWORK_MODES = ("bridge", "host", "none")
 ENGINE_ERRORS = (DockerException, requests.RequestException)
 # Seconds the log follower gets to write the last output once the container ended
 LOG_DRAIN = 10
+# Exit statuses of a command ended by a signal (128 + its number)
+SIGNAL_EXIT = 128
+# How long an exit by a signal is watched for the container's removal, seconds
+REMOVAL_WINDOW = 1
 
 
 def engine_reason(error):
@@ -134,6 +139,8 @@ class ContainerExecution(Execution):
                 self.failure = f"the container engine failed while the task ran: {error}"
             else:
                 self.exit_code = result["StatusCode"]
+                if self.exit_code >= SIGNAL_EXIT:
+                    self.check_still_there()
         except NotFound:
             self.failure = "the task's container vanished while it ran"
         except ENGINE_ERRORS as e:
@@ -144,6 +151,20 @@ class ContainerExecution(Execution):
         self.follower.join(LOG_DRAIN)
         if self.wakeup is not None:
             self.wakeup.set()
+
+    def check_still_there(self):
+        """A container removed under its task is killed first, and the wait may answer that
+        exit (a signal's status) before the removal: look again for a moment, and raise
+        NotFound when it is gone or being removed. Exits by a signal only: the others pay
+        nothing."""
+        deadline = time.monotonic() + REMOVAL_WINDOW
+        while True:
+            state = self.api.inspect_container(self.container_id).get("State") or {}
+            if state.get("Status") == "removing" or state.get("Dead"):
+                raise NotFound("removed while the task ran")
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
 
     def follow(self):
         """Append the container's output to the log, from where it was left."""
