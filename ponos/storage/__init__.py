@@ -13,22 +13,28 @@ from django.dispatch import receiver
 from ponos.storage.base import (
     InvalidKeyError,
     ObjectInfo,
+    Segment,
     Storage,
     StorageError,
     artifact_key,
     log_key,
+    log_piece_key,
+    log_piece_prefix,
 )
 from ponos.storage.local import check_key
 
 __all__ = [
     "InvalidKeyError",
     "ObjectInfo",
+    "Segment",
     "Storage",
     "StorageError",
     "artifact_key",
     "check_key",
     "get_storage",
     "log_key",
+    "log_piece_key",
+    "log_piece_prefix",
     "reset_storage",
 ]
 
