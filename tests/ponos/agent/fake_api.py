@@ -55,6 +55,12 @@ class FakeApi:
         self.signatures = itertools.count(1)
         self.expired_signatures = set()
         self.log_uploads = []
+        # Task ids named in the `watched` key of every poll's answer
+        self.watched = set()
+        # PONOS_LOG_MAX_SIZE, told in the answers to log pieces
+        self.log_max_size = 64 * 1024 * 1024
+        # (task id, offset, size) of each piece asked for
+        self.log_pieces = []
         # Answer 500 to that many API requests, to play an unavailable server
         self.failures = 0
         # (task id, state) pairs to refuse with 400, whatever the state of the task
@@ -118,8 +124,20 @@ class FakeApi:
             self.expired_signatures.update(str(number) for number in range(1, last + 1))
 
     def log_of(self, task):
-        content, _ = self.storage.get(f"logs/{task.id}.log", (b"", None))
-        return content.decode()
+        """The pieces of the task's log, one after the other, as the server assembles them."""
+        prefix = f"logs/{task.id}.log.d/"
+        with self.lock:
+            pieces = sorted(
+                (int(key[len(prefix) :]), content)
+                for key, (content, _type) in self.storage.items()
+                if key.startswith(prefix)
+            )
+        log, position = b"", 0
+        for offset, content in pieces:
+            assert offset == position, f"piece at {offset} after {position} bytes"
+            log += content
+            position += len(content)
+        return log.decode()
 
     def stored_artifact(self, task, path):
         return self.storage[f"artifacts/{task.id}/{path}"]
@@ -221,6 +239,8 @@ class FakeApi:
             return 200, list(task.artifacts.values()), None
         if method == "POST" and rest == ["artifacts"]:
             return self.create_artifact(task, json.loads(body))
+        if method == "POST" and rest == ["log"]:
+            return self.create_log_piece(task, json.loads(body))
         if method == "GET" and rest[:1] == ["artifact"]:
             artifact_path = "/".join(rest[1:])
             if artifact_path not in task.artifacts:
@@ -249,7 +269,8 @@ class FakeApi:
                 actions.append({"action": "start_task", "task_id": task.id})
             elif task.state == "stopping":
                 actions.append({"action": "stop_task", "task_id": task.id})
-        return 200, {"actions": actions}, None
+        watched = [task_id for task_id in self.watched if task_id in self.tasks]
+        return 200, {"actions": actions, "watched": watched}, None
 
     def definition(self, task):
         task.definition_reads += 1
@@ -289,6 +310,17 @@ class FakeApi:
         }
         put_url = self.sign(f"artifacts/{task.id}/{body['path']}")
         return 201, {**task.artifacts[body["path"]], "s3_put_url": put_url}, None
+
+    def create_log_piece(self, task, body):
+        offset, size = body["offset"], body["size"]
+        if task.state not in ("pending", "running", "stopping"):
+            return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
+        if offset + size > self.log_max_size + 64 * 1024:
+            return 400, {"type": "validation_error", "errors": [{"attr": ["size"]}]}, None
+        self.log_pieces.append((task.id, offset, size))
+        put_url = self.sign(f"logs/{task.id}.log.d/{offset:016d}")
+        answer = {"offset": offset, "size": size, "s3_put_url": put_url}
+        return 201, {**answer, "log_max_size": self.log_max_size}, None
 
     def sent_more(self, request):
         """Whether the client sends bytes beyond the body before getting its answer."""
