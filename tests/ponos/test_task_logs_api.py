@@ -19,7 +19,6 @@ from tests.arkindex.assertions import assert_error
 from tests.conftest import agent_client, client_for, task_client
 from tests.factories import AgentFactory, TaskFactory
 from tests.ponos.conftest import keys
-from tests.ponos.storage.fixtures import local_app_storage  # noqa: F401 (a fixture, by name)
 
 pytestmark = pytest.mark.django_db
 

@@ -260,7 +260,8 @@ def test_cleanup_deletes_expired_tasks_and_old_orphans_and_keeps_everything_else
     assert out.splitlines()[-1] == (
         "Cleanup finished. Expired processes: 1, skipped as active: 1. Deleted: 4 tasks, "
         "3 artifacts, 4 logs, 2 orphaned objects (2 younger than an hour kept). "
-        "Old-layout keys: 3. Tasks of dead agents released: 1. Tasks kept: 0. Failures: 0."
+        "Old-layout keys: 3. Logs assembled from pieces: 0. Tasks of dead agents released: 1. "
+        "Tasks kept: 0. Failures: 0."
     )
     assert err == ""
 
