@@ -61,6 +61,9 @@ class FakeApi:
         self.log_max_size = 64 * 1024 * 1024
         # (task id, offset, size) of each piece asked for
         self.log_pieces = []
+        # Refuse every piece with a 400, as for a finished task; count the refusals
+        self.refuse_log_pieces = False
+        self.refused_log_pieces = 0
         # Answer 500 to that many API requests, to play an unavailable server
         self.failures = 0
         # (task id, state) pairs to refuse with 400, whatever the state of the task
@@ -313,6 +316,9 @@ class FakeApi:
 
     def create_log_piece(self, task, body):
         offset, size = body["offset"], body["size"]
+        if self.refuse_log_pieces:
+            self.refused_log_pieces += 1
+            return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
         if task.state not in ("pending", "running", "stopping"):
             return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
         if offset + size > self.log_max_size + 64 * 1024:
