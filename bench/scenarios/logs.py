@@ -67,7 +67,8 @@ def last_stamp(tail):
 
 
 def simulate(bench, name, rate, duration, window, directory):
-    ((agent_id, token),) = seed.seed_agents(bench.cast.queue_farm, 1, 4, prefix="logs-agent")
+    prefix = f"logs-agent-{rate}"
+    ((agent_id, token),) = seed.seed_agents(bench.cast.queue_farm, 1, 4, prefix=prefix)
     [task_id] = seed.seed_held(bench.cast, [agent_id], 1)[agent_id]
     Task.objects.filter(pk=task_id).update(state="running", started=seed.now())
     config = Config(
