@@ -1,4 +1,4 @@
-"""7. Logs of long tasks: a chatty task simulated at a fast clock, its log sent by the
+"""8. Logs of long tasks: a chatty task simulated at a fast clock, its log sent by the
 agent's own shipper (`ponos.agent.logs`) to the API served by gunicorn, over HTTP.
 
 Two workloads: the equivalent of one hour at 100 KB/s (360 MB, beyond PONOS_LOG_MAX_SIZE)
@@ -29,7 +29,7 @@ from ponos.agent.logs import LogShipper
 from ponos.models import Task
 from ponos.storage import get_storage, log_key
 
-NUMBER = 7
+NUMBER = 8
 TITLE = "Logs of long tasks (pieces, watched cadence)"
 PATH = "/api/v1/task/{id}/log/"
 POLL_INTERVAL = 5
