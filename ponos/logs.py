@@ -19,6 +19,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from redis.exceptions import RedisError
 
 from arkindex.api.errors import validation_error
@@ -223,11 +224,19 @@ def assemble_log(task_id, storage=None):
     Idempotent: run again after an interruption, it writes the same object. Returns the
     number of pieces assembled (0 when there were none, or the task is still active).
     """
-    storage = storage or get_storage()
-    state = Task.objects.filter(pk=task_id).values_list("state", flat=True).first()
-    if state is None or state in ACTIVE_STATES:
-        # A task still running keeps sending; a deleted one's pieces are the sweep's
+    pieces_recorded = Exists(LogPiece.objects.filter(task_id=OuterRef("pk")))
+    row = (
+        Task.objects.filter(pk=task_id)
+        .annotate(pieces_recorded=pieces_recorded)
+        .values_list("state", "pieces_recorded")
+        .first()
+    )
+    # A task still running keeps sending; a deleted one's pieces are the sweep's. Without
+    # rows there are no pieces (a row is written before its URL is signed): no storage call,
+    # which keeps the final report of an agent of the previous protocol as cheap as before.
+    if row is None or row[0] in ACTIVE_STATES or not row[1]:
         return 0
+    storage = storage or get_storage()
     bucket = settings.PONOS_LOGS_BUCKET
     pieces = list(storage.list_objects(bucket, log_piece_prefix(task_id)))
     if pieces:
