@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Until the server tells its PONOS_LOG_MAX_SIZE (in its first answer)
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+# The largest first piece: half the smallest PONOS_LOG_MAX_SIZE a server accepts, so that the
+# first piece, which tells the agent the server's bound, is never beyond it
+FIRST_PIECE = 32 * 1024
 # Attempts at the final pieces, each with a freshly signed URL
 FINAL_ATTEMPTS = 3
 CUT_LINE = (
@@ -47,6 +50,7 @@ class LogShipper:
         self.client = client
         self.config = config
         self.max_size = DEFAULT_MAX_SIZE
+        self.max_known = False
         self.watched = False
         # Bytes of the log the server holds (the shipped log: the file's head, then the tail)
         self.sent = 0
@@ -82,7 +86,9 @@ class LogShipper:
             return
         self.last_attempt = now
         try:
-            self.send_head(self.size(), attempts=1)
+            size = self.size()
+            self.learn_bound(size, attempts=1)
+            self.send_head(size, attempts=1)
         except Cancelled:
             raise
         except ApiError as e:
@@ -109,12 +115,18 @@ class LogShipper:
                 )
         self.closed = True
 
+    def learn_bound(self, size, attempts=None):
+        """Until the server told its bound, a first piece small enough for any bound."""
+        if not self.max_known and size > self.sent:
+            self.send(self.sent, min(size, FIRST_PIECE) - self.sent, attempts=attempts)
+
     def send_head(self, size, attempts=None):
         end = min(size, max(self.head_limit, self.sent))
         if end > self.sent:
             self.send(self.sent, end - self.sent, attempts=attempts)
 
     def send_rest(self, size):
+        self.learn_bound(size)
         if size <= self.max_size:
             if size > self.sent:
                 self.send(self.sent, size - self.sent)
@@ -139,6 +151,7 @@ class LogShipper:
             raise
         with contextlib.suppress(TypeError, ValueError):
             self.max_size = int(answer.get("log_max_size") or self.max_size)
+        self.max_known = True
         self.client.upload_piece(
             answer["s3_put_url"], self.path, start, length, prefix, retry=attempts is None
         )

@@ -44,7 +44,8 @@ class FakeApi:
         self.farm = farm
         self.seed = seed
         self.agent_id = str(uuid.uuid4())
-        self.lock = threading.Lock()
+        # Reentrant: wait_for() holds it while its predicate reads the log (log_of)
+        self.lock = threading.RLock()
         self.tokens = itertools.count(1)
         self.token = None
         self.registrations = []

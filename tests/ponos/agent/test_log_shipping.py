@@ -1,6 +1,7 @@
 """The agent sends its tasks' logs in pieces: only new bytes, rarely unless someone watches,
 and the head and the tail of a log beyond the server's bound."""
 
+import re
 import time
 
 from ponos.agent.logs import CUT_LINE
@@ -87,16 +88,18 @@ def test_a_log_beyond_the_bound_keeps_its_head_and_its_tail(fake_api, start_agen
     assert log.startswith("[ponos-agent] image: alpine:3\n")
     assert "line 0\nline 1\n" in log
     assert log.endswith("the end\n[ponos-agent] exit code 0\n")
-    head, cut, tail = log.partition("\n[ponos-agent] ")
-    assert cut
-    assert "bytes of this log were cut here" in tail.splitlines()[0]
-    cut_bytes = int(tail.split(" ", 1)[0])
+    match = re.search(r"\n\[ponos-agent\] (\d+) bytes of this log were cut here", log)
+    assert match
+    cut_bytes = int(match[1])
     line = CUT_LINE.format(cut=cut_bytes, limit=fake_api.log_max_size)
+    head, _line, tail = log.partition(line)
+    assert tail.endswith("the end\n[ponos-agent] exit code 0\n")
     # What was cut plus what was kept is the whole output
     whole = 60000 * len("line ") + sum(len(str(i)) + 1 for i in range(60000))
-    assert cut_bytes + size - len(line.encode()) > whole
-    # Both halves within the bound
-    assert len(head.encode()) <= fake_api.log_max_size // 2 + 1
+    assert cut_bytes + len(head.encode()) + len(tail.encode()) > whole
+    # The head is half the bound, the tail the rest of it
+    assert len(head.encode()) == fake_api.log_max_size // 2
+    assert len(head.encode()) + len(tail.encode()) == fake_api.log_max_size
 
 
 def test_the_server_refusing_pieces_stops_the_sending_not_the_task(fake_api, start_agent, tmp_path):
