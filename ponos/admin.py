@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from ponos import states
-from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task, generate_seed
+from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, LogPiece, Task, generate_seed
 
 
 class FarmMembershipInline(admin.TabularInline):
@@ -73,6 +73,17 @@ class ArtifactInline(admin.TabularInline):
         return False
 
 
+class LogPieceInline(admin.TabularInline):
+    """Pieces of the log of an active task, until they are assembled (read only)."""
+
+    model = LogPiece
+    extra = 0
+    readonly_fields = ["offset", "size", "created"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ["slug", "process", "run", "state", "agent", "created"]
@@ -81,7 +92,7 @@ class TaskAdmin(admin.ModelAdmin):
     # State changes go through the API and the state machine, never through a form.
     exclude = ["token", "parents"]
     readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
-    inlines = [ArtifactInline]
+    inlines = [ArtifactInline, LogPieceInline]
 
     def has_add_permission(self, request):
         # Tasks come from the run builder and CreateTask, with a process and a token.

@@ -51,7 +51,7 @@ def test_the_list_add_and_change_pages_load(browser, objects, model):
 def test_every_model_has_an_admin_page():
     from django.apps import apps
 
-    inlined = {"corpusmembership", "farmmembership", "gpu", "workerrun"}
+    inlined = {"corpusmembership", "farmmembership", "gpu", "logpiece", "workerrun"}
     for model in apps.get_models():
         if model._meta.app_label not in {"users", "corpora", "ponos", "process"}:
             continue
