@@ -40,6 +40,7 @@ def environment():
     os.environ["ARKINDEX_DEBUG"] = "false"
     os.environ["ARKINDEX_STORAGE"] = "local"
     os.environ.setdefault("ARKINDEX_STORAGE_DIR", tempfile.mkdtemp(prefix="arkindex-bench-"))
+    os.environ.setdefault("ARKINDEX_BENCH_CACHE_DIR", tempfile.mkdtemp(prefix="arkindex-cache-"))
     os.environ["ARKINDEX_METRICS_TOKEN"] = "bench-metrics-token"
     # Registration and login throttles are not what is measured.
     os.environ.pop("ARKINDEX_REDIS_URL", None)

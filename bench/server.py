@@ -60,7 +60,9 @@ class Gunicorn:
             "--log-level=warning",
             f"--error-logfile={self.log.name}",
         ]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
+        # Signed URLs of the local storage point at this server
+        env = dict(os.environ, ARKINDEX_PUBLIC_URL=self.url)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
         try:
             wait_until_up(f"{self.url}/health/", self.process)
         except Exception:

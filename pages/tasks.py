@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from pages.access import action, get_task_for_manager, get_task_for_reader, page
 from ponos import states
+from ponos.logs import mark_watched
 from ponos.models import Artifact, State, Task
 from ponos.states import RESTARTABLE_STATES
 from ponos.tasks import full_log_url, log_tail, may_have_log
@@ -20,6 +21,7 @@ def task_detail(request, task_id):
         "token_mask", "token_hash", "env"
     )
     task = get_task_for_reader(request.user, task_id, queryset)
+    mark_watched(task)
     parents = list(Task.objects.filter(children=task.pk).order_by("slug").values(*RELATIVE_COLUMNS))
     children = list(Task.objects.filter(parents=task.pk).order_by("slug").values(*RELATIVE_COLUMNS))
     restarts = list(

@@ -3,7 +3,7 @@ from django.db import transaction
 
 from ponos import states
 from ponos.farms import regenerate_seed
-from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, Task
+from ponos.models import GPU, Agent, Artifact, Farm, FarmMembership, LogPiece, Task
 
 
 class FarmMembershipInline(admin.TabularInline):
@@ -81,6 +81,17 @@ class ArtifactInline(admin.TabularInline):
         return False
 
 
+class LogPieceInline(admin.TabularInline):
+    """Pieces of the log of an active task, until they are assembled (read only)."""
+
+    model = LogPiece
+    extra = 0
+    readonly_fields = ["offset", "size", "created"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ["slug", "process", "run", "state", "agent", "created"]
@@ -90,7 +101,7 @@ class TaskAdmin(admin.ModelAdmin):
     # token's sealed form and digest are not editable, hence never shown.
     exclude = ["parents"]
     readonly_fields = ["state", "process", "agent", "gpu", "worker_run", "original_task"]
-    inlines = [ArtifactInline]
+    inlines = [ArtifactInline, LogPieceInline]
 
     def has_add_permission(self, request):
         # Tasks come from the run builder and CreateTask, with a process and a token.

@@ -227,6 +227,12 @@ def assign(agent, active, now):
 
 def poll(agent, *, cpu_load=None, ram_load=None, now=None):
     """Everything a poll does; returns the actions to announce, starts before stops."""
+    return poll_details(agent, cpu_load=cpu_load, ram_load=ram_load, now=now)[0]
+
+
+def poll_details(agent, *, cpu_load=None, ram_load=None, now=None):
+    """Everything a poll does; returns the actions to announce, starts before stops, and
+    the ids of the running tasks the agent holds."""
     now = now or timezone.now()
     with transaction.atomic():
         # Two polls of one agent at once (a retried request) are serialized on the agent
@@ -240,4 +246,5 @@ def poll(agent, *, cpu_load=None, ram_load=None, now=None):
     # answer loses no task.
     starts = [Action("start_task", task.pk) for task in held if task.state == State.PENDING]
     stops = [Action("stop_task", task.pk) for task in held if task.state == State.STOPPING]
-    return starts + stops
+    running = [task.pk for task in held if task.state == State.RUNNING]
+    return starts + stops, running

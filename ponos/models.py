@@ -329,3 +329,26 @@ class Artifact(models.Model):
 
     def __str__(self):
         return self.path
+
+
+class LogPiece(models.Model):
+    """A piece of the log of an active task, stored at `<task id>.log.d/<offset>` in the logs
+    bucket until the task ends and its pieces are assembled into `<task id>.log`.
+
+    The row is written when the holding agent asks for the piece's upload URL: it lets the
+    log's tail be read from the last pieces without listing the bucket. Its object may be
+    missing (an upload that failed); the listing of the bucket is what assembly trusts.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="log_pieces")
+    offset = models.BigIntegerField()
+    size = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "offset"], name="unique_log_piece_offset")
+        ]
+
+    def __str__(self):
+        return f"{self.task_id}+{self.offset}"

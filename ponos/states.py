@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
+from arkindex.jobs import enqueue
 from ponos.models import ACTIVE_STATES, FINAL_STATES, Agent, State, Task
 
 # The summary of a run whose tasks disagree: the first state present in this order.
@@ -32,6 +33,9 @@ SUMMARY_ORDER = [
     State.UNSCHEDULED,
     State.COMPLETED,
 ]
+
+# The job joining the pieces of a log once its task ended (`ponos.logs`)
+ASSEMBLE_LOGS = "ponos.logs.assemble_logs"
 
 # What the agent holding a task may report, from each state.
 AGENT_TRANSITIONS = {
@@ -314,6 +318,9 @@ def report_state(task_id, state, *, agent, now=None, process_id=None, exit_code=
         _write([task.pk], state, now, **fields)
         if state == State.COMPLETED:
             _schedule_children(process, [task.pk], now)
+        if state in FINAL_STATES:
+            # The agent sent its last piece before this report: the log can be assembled
+            enqueue(ASSEMBLE_LOGS, [str(task.pk)])
         _refresh(process, now)
     # The locked row plus what _write set: the task as stored, without reading it again.
     for name, value in _stamped(state, now, **fields).items():
@@ -419,6 +426,10 @@ def _release(tasks, now):
     _write(outcomes.pop(State.PENDING, []), State.PENDING, now, agent=None, gpu=None)
     for state, ids in outcomes.items():
         _write(ids, state, now)
+    ended = [str(pk) for ids in outcomes.values() for pk in ids]
+    if ended:
+        # What the dead agent sent of their logs must not be lost
+        enqueue(ASSEMBLE_LOGS, ended)
 
 
 def release_tasks(task_filter, now=None):

@@ -6,6 +6,9 @@ Before processes owned their tasks directly, objects were stored under their wor
     artifacts  <workflow id>/<task id>/<path>        now  <task id>/<path>
     logs       <workflow id>/run_<n>/<task id>.log   now  <task id>.log
 
+The pieces of the log of a running task, `<task id>.log.d/<offset>`, exist only in the new
+layout: they belong to their task like its log, and the migration leaves them alone.
+
 An artifact key ``<uuid>/<uuid>/<path>`` is ambiguous: it is the new key of an artifact whose
 path starts with a UUID folder, or an old key. The first segment decides (SPEC §8): when it is
 an existing task, the key is new; otherwise it is old. Telling them apart therefore needs the
@@ -30,11 +33,14 @@ from dataclasses import dataclass
 from ponos.models import Task
 from ponos.reports import OperationReport
 from ponos.storage import ObjectInfo, Storage, StorageError, artifact_key, get_storage, log_key
+from ponos.storage.base import PIECE_OFFSET_DIGITS
 
 # Keys are written with str(uuid): lowercase and hyphenated. Any other spelling was not written
 # by Ponos, and is left alone by the migration and by cleanup's sweep.
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 NEW_LOG = re.compile(rf"(?P<task>{UUID})\.log")
+# A piece of the log of a running task (`ponos.logs`): new layout, its task comes first
+NEW_LOG_PIECE = re.compile(rf"(?P<task>{UUID})\.log\.d/[0-9]{{{PIECE_OFFSET_DIGITS}}}")
 OLD_LOG = re.compile(rf"(?P<workflow>{UUID})/run_(?P<run>[0-9]+)/(?P<task>{UUID})\.log")
 # DOTALL: an artifact path may hold any character S3 accepts, newlines included
 NEW_ARTIFACT = re.compile(rf"(?P<task>{UUID})/(?P<path>.+)", re.DOTALL)
@@ -86,7 +92,7 @@ class ParsedKey:
 
 
 def parse_log_key(key: str) -> ParsedKey:
-    if match := NEW_LOG.fullmatch(key):
+    if match := NEW_LOG.fullmatch(key) or NEW_LOG_PIECE.fullmatch(key):
         return ParsedKey(Layout.NEW, first=match["task"])
     if match := OLD_LOG.fullmatch(key):
         # Unambiguous: no new key has a folder

@@ -10,8 +10,9 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from arkindex.api.errors import validation_error
 from ponos import states
+from ponos.logs import log_tail, may_have_log  # noqa: F401 (the pages read the tail here)
 from ponos.models import State, Task
-from ponos.storage import INLINE, StorageError, get_storage, log_key
+from ponos.storage import INLINE, get_storage, log_key
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,6 @@ def log_put_url(task):
     return get_storage().presigned_put(settings.PONOS_LOGS_BUCKET, log_key(task.id), "text/plain")
 
 
-def may_have_log(task):
-    """Whether a log may exist: only agents upload logs, once they hold the task."""
-    return task.agent_id is not None or task.started is not None
-
-
 def full_log_url(task):
     """A signed GET URL of the whole log, or None when the task never reached an agent."""
     if not may_have_log(task):
@@ -88,27 +84,6 @@ def full_log_url(task):
         content_type="text/plain; charset=utf-8",
         disposition=INLINE,
     )
-
-
-def log_tail(task):
-    """(text of the last PONOS_LOG_TAIL bytes, whether the log exists, or None if unknown).
-
-    An unreachable storage gives an empty text, never an error: the task's details matter
-    more than its log.
-    """
-    if not may_have_log(task) or settings.PONOS_LOG_TAIL < 1:
-        return "", None
-    try:
-        tail = get_storage().read_tail(
-            settings.PONOS_LOGS_BUCKET, log_key(task.id), settings.PONOS_LOG_TAIL
-        )
-    except StorageError as e:
-        logger.warning("Could not read the log of task %s: %s", task.id, e)
-        return "", None
-    if tail is None:
-        return "", False
-    # The tail may start in the middle of a multi-byte character: replaced, not an error.
-    return tail.decode("utf-8", errors="replace"), True
 
 
 def caller_task(request, process_id):

@@ -4,9 +4,10 @@ Cleanup of expired processes (SPEC §8), run daily from cron by ``manage.py clea
 1. Expired processes (they have tasks, all past their expiry) that are not active lose every
    expired task: its artifact objects, its log object, then its rows. Processes, their state
    and `last_run`, and worker runs stay, so a cleaned-up process can still be retried.
-2. The orphan sweep deletes objects of the new layout whose task no longer exists and that
-   are older than an hour. Old-layout keys are counted, never swept.
-3. The dead-agent rule of `ponos.states` runs.
+2. The orphan sweep deletes objects of the new layout (log pieces included) whose task no
+   longer exists and that are older than an hour. Old-layout keys are counted, never swept.
+3. Finished tasks whose log is still in pieces get it assembled (`ponos.logs`).
+4. The dead-agent rule of `ponos.states` runs (assembling the logs of the tasks it ends).
 
 Memory does not grow with the number of tasks: processes are read by pages (keyset on their
 id), their tasks by batches, artifacts by pages, and buckets are listed lazily. Objects go
@@ -27,10 +28,18 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from ponos.models import ACTIVE_STATES, Artifact, Task
+from ponos.logs import assemble_log, tasks_with_pieces_left
+from ponos.models import ACTIVE_STATES, Artifact, LogPiece, Task
 from ponos.reports import OperationReport
 from ponos.states import lock_processes, release_dead_agents
-from ponos.storage import Storage, StorageError, artifact_key, get_storage, log_key
+from ponos.storage import (
+    Storage,
+    StorageError,
+    artifact_key,
+    get_storage,
+    log_key,
+    log_piece_key,
+)
 from ponos.storage_migration import Layout, classified_objects
 from process.models import Process
 
@@ -68,6 +77,8 @@ class CleanupReport(OperationReport):
     recent_orphans: int = 0
     old_layout: int = 0
     released: int = 0
+    # Finished tasks whose log pieces were assembled here (their own job had failed)
+    assembled_logs: int = 0
     # Tasks kept because some of their objects could not be deleted
     kept_tasks: int = 0
 
@@ -80,7 +91,8 @@ class CleanupReport(OperationReport):
             f"{self.skipped_active}. {deleted}: {self.tasks} tasks, {self.artifacts} "
             f"artifacts, {self.logs} logs, {self.orphans} orphaned objects "
             f"({self.recent_orphans} younger than an hour kept). Old-layout keys: "
-            f"{self.old_layout}. Tasks of dead agents {released}: {self.released}. "
+            f"{self.old_layout}. Logs assembled from pieces: {self.assembled_logs}. Tasks of "
+            f"dead agents {released}: {self.released}. "
             f"Tasks kept: {self.kept_tasks}. Failures: {self.failures}."
         )
 
@@ -192,6 +204,7 @@ def delete_task_rows(task_ids) -> int:
         lock_processes(Task.objects.filter(pk__in=task_ids).order_by().values("process_id"))
         parents.objects.filter(links)._raw_delete(parents.objects.db)
         Artifact.objects.filter(task_id__in=task_ids)._raw_delete(Artifact.objects.db)
+        LogPiece.objects.filter(task_id__in=task_ids)._raw_delete(LogPiece.objects.db)
         Task.objects.filter(original_task_id__in=task_ids).exclude(pk__in=task_ids).update(
             original_task=None
         )
@@ -235,6 +248,10 @@ class ExpiredTaskPurger:
         """Queue the log and artifact keys of a batch of tasks."""
         for task_id in task_ids:
             self.add_key(self.storage.logs_bucket, log_key(task_id), task_id)
+        # Pieces of logs never assembled (pieces uploaded without a row are the sweep's)
+        pieces = LogPiece.objects.filter(task_id__in=task_ids).order_by()
+        for task_id, offset in pieces.values_list("task_id", "offset").iterator():
+            self.add_key(self.storage.logs_bucket, log_piece_key(task_id, offset), task_id)
         for page in artifact_pages(task_ids):
             for task_id, path in page:
                 self.add_key(self.storage.artifacts_bucket, artifact_key(task_id, path), task_id)
@@ -404,6 +421,23 @@ def sweep_orphans(storage, now, report, dry_run, progress) -> None:
             report.fail(f"Stopped sweeping {bucket} on a storage error: {e}")
 
 
+def assemble_leftover_logs(storage, report, dry_run, progress) -> None:
+    """Assemble the logs of finished tasks that still have pieces (their job failed, or the
+    queue lost it), so that the failures people most need to read keep their log."""
+    task_ids = list(tasks_with_pieces_left())
+    if task_ids:
+        progress(f"Assembling the logs of {len(task_ids)} finished tasks left in pieces…")
+    for task_id in task_ids:
+        if dry_run:
+            report.assembled_logs += 1
+            continue
+        try:
+            if assemble_log(task_id, storage):
+                report.assembled_logs += 1
+        except StorageError as e:
+            report.fail(f"Could not assemble the log of task {task_id}: {e}")
+
+
 def count_dead_agent_tasks(now) -> int:
     """What `release_dead_agents(now)` would release, for a dry run that changes nothing."""
     cutoff = now - timedelta(seconds=settings.PONOS_AGENT_TIMEOUT)
@@ -421,13 +455,14 @@ def cleanup(
     dry_run: bool = False,
     progress: Callable[[str], None] = no_progress,
 ) -> CleanupReport:
-    """Run the three phases; failures are reported, never raised, so that every phase runs."""
+    """Run the phases; failures are reported, never raised, so that every phase runs."""
     now = now or timezone.now()
     storage = storage or get_storage()
     report = CleanupReport(dry_run=dry_run)
     progress("Deleting the tasks of expired processes…")
     purge_expired_processes(storage, now, report, dry_run, progress)
     sweep_orphans(storage, now, report, dry_run, progress)
+    assemble_leftover_logs(storage, report, dry_run, progress)
     if dry_run:
         report.released = count_dead_agent_tasks(now)
     else:

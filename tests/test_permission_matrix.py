@@ -38,7 +38,7 @@ from arkindex.documents.elements import create_element
 from arkindex.documents.models import Element, ElementType, Transcription
 from arkindex.users.models import UserToken
 from arkindex.users.tokens import issue_token
-from ponos.models import Agent, Artifact, State, Task
+from ponos.models import Agent, Artifact, LogPiece, State, Task
 from ponos.states import refresh_process
 from process.models import (
     ActivityState,
@@ -190,7 +190,7 @@ def check_agents(world, caller, response):
 def check_actions(world, caller, response):
     if response.status_code == 200:
         # Nothing is pending on the farms: a poll records the ping and hands out nothing.
-        assert response.json() == {"actions": []}
+        assert response.json() == {"actions": [], "watched": []}
         pinged = world.agents[caller]
         assert Agent.objects.get(pk=pinged.pk).cpu_load == 0.5
 
@@ -605,6 +605,15 @@ OPERATIONS = {
         params=running,
         body=lambda w, c: {"path": "matrix.txt", "size": 3},
         check=changed(lambda w: Artifact.objects.filter(path="matrix.txt").exists()),
+    ),
+    "CreateLogPiece": Op(
+        "post",
+        "/api/v1/task/{id}/log/",
+        # Only the holding agent sends the log; readers of the task get a 403.
+        table(readers=403, strangers=404, tasks=403, agents=404, agent=201),
+        params=running,
+        body=lambda w, c: {"offset": 0, "size": 3},
+        check=changed(lambda w: LogPiece.objects.filter(task=w.running).exists()),
     ),
     "DownloadArtifact": Op(
         "get",

@@ -76,6 +76,29 @@ class FileSlice:
             yield chunk
 
 
+class PieceBody:
+    """A request body of a known length: `prefix`, then `size` bytes of an open file from
+    its current position (a piece of a log)."""
+
+    def __init__(self, prefix, file, size):
+        self.prefix = prefix
+        self.rest = FileSlice(file, size)
+
+    def __len__(self):
+        return len(self.prefix) + len(self.rest)
+
+    def read(self, size=-1):
+        if self.prefix:
+            data = self.prefix if size < 0 else self.prefix[:size]
+            self.prefix = self.prefix[len(data) :]
+            return data
+        return self.rest.read(size)
+
+    def __iter__(self):
+        while chunk := self.read(1024 * 1024):
+            yield chunk
+
+
 class Backoff:
     """Delays before each retry: doubling from `initial` up to `maximum`, with jitter so that
     many agents hitting a restarting server do not all come back at once."""
@@ -248,7 +271,30 @@ class ApiClient:
         body = {"path": path, "content_type": content_type, "size": size}
         return self.request("POST", f"task/{task_id}/artifacts/", json=body, cancel=cancel).json()
 
+    def create_log_piece(self, task_id, offset, size, cancel=None, attempts=None):
+        body = {"offset": offset, "size": size}
+        path = f"task/{task_id}/log/"
+        return self.request("POST", path, json=body, cancel=cancel, attempts=attempts).json()
+
     # Storage
+
+    def upload_piece(self, url, file_path, start, size, prefix=b"", cancel=None, retry=True):
+        """PUT `prefix` and `size` bytes of a file from `start` to a signed URL (text/plain).
+        With `retry=False`, a single attempt."""
+
+        def send():
+            with open(file_path, "rb") as f:
+                f.seek(start)
+                body = PieceBody(prefix, f, size)
+                return self.storage.put(
+                    url,
+                    data=body,
+                    headers={"Content-Type": "text/plain"},
+                    timeout=self.config.request_timeout,
+                )
+
+        description = f"Upload of {size + len(prefix)} bytes of {file_path.name}"
+        return self.retrying(description, send, cancel=cancel, attempts=None if retry else 1)
 
     def upload(self, url, file_path, content_type, cancel=None, retry=True):
         """PUT a whole file to a signed URL. With `retry=False`, a single attempt."""

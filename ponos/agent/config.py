@@ -58,7 +58,8 @@ class Config:
     data_dir: Path
     hostname: str = dataclasses.field(default_factory=socket.gethostname)
     poll_interval: float = 5.0
-    log_upload_interval: float = 5.0
+    log_upload_interval: float = 30.0
+    log_watched_interval: float = 3.0
     stop_grace: float = 10.0
     fake_gpu: int = 0
     url_expiry: float = 3600.0
@@ -79,6 +80,7 @@ REQUIRED = ("url", "farm", "seed", "data_dir")
 POSITIVE = (
     "poll_interval",
     "log_upload_interval",
+    "log_watched_interval",
     "url_expiry",
     "retry_delay",
     "retry_max_delay",
@@ -105,7 +107,13 @@ def build_parser():
     parser.add_argument(
         "--log-upload-interval",
         type=float,
-        help="seconds between uploads of a running task's log (default 5)",
+        help="seconds between two sendings of the new part of a running task's log while "
+        "nobody reads it (default 30)",
+    )
+    parser.add_argument(
+        "--log-watched-interval",
+        type=float,
+        help="the same while someone reads the task, as the server tells at each poll (default 3)",
     )
     parser.add_argument(
         "--stop-grace",

@@ -168,6 +168,7 @@ class Agent:
         if not isinstance(actions, list):
             logger.error("Unexpected answer to the poll: %r", answer)
             return
+        self.mark_watched(answer.get("watched"))
         for action in actions:
             if not isinstance(action, dict):
                 logger.error("Ignoring a malformed action: %r", action)
@@ -181,6 +182,16 @@ class Agent:
                 self.stop_task(task_id)
             else:
                 logger.error("Ignoring an unknown action: %r", action)
+
+    def mark_watched(self, watched):
+        """Someone reads these tasks: their logs are sent more often (servers of the
+        previous protocol send no such list)."""
+        if not isinstance(watched, list):
+            watched = []
+        watched = {task_id for task_id in watched if isinstance(task_id, str)}
+        with self.lock:
+            for task_id, runner in self.runners.items():
+                runner.shipper.watched = task_id in watched
 
     def collect(self):
         with self.lock:

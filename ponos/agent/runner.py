@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from ponos.agent.api import ApiError, Cancelled, Refused
 from ponos.agent.executors import TaskError
+from ponos.agent.logs import LogShipper
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ class TaskRunner(threading.Thread):
         self.abandoned = False
         self.shutting_down = False
         self.final_state = None
-        self.log_url = None
-        self.log_url_time = 0.0
         self.execution = None
+        # Sends what the task writes to its log file (whatever runs the task writes it)
+        self.shipper = LogShipper(self.task_id, self.log_path, client, config)
 
     def request_stop(self, shutdown=False):
         """End the task and report it stopped.
@@ -115,7 +116,6 @@ class TaskRunner(threading.Thread):
             if self.adopted is not None:
                 self.adopted.discard()
             return
-        self.set_log_url(definition)
         if self.adopted is not None:
             self.execution = self.adopted
             self.execution.begin()
@@ -224,7 +224,6 @@ class TaskRunner(threading.Thread):
 
         Returns its exit code and whether the agent stopped it.
         """
-        next_upload = time.monotonic() + self.config.log_upload_interval
         stopped_at = None
         killed = False
         while True:
@@ -245,9 +244,8 @@ class TaskRunner(threading.Thread):
             ):
                 self.execution.kill()
                 killed = True
-            if now >= next_upload and not self.abandoned:
-                self.upload_log(final=False)
-                next_upload = time.monotonic() + self.config.log_upload_interval
+            if not self.abandoned:
+                self.shipper.tick()
             self.wakeup.wait(TICK)
             self.wakeup.clear()
         return exit_code, stopped_at is not None
@@ -261,40 +259,6 @@ class TaskRunner(threading.Thread):
                 log.write(f"{LOG_PREFIX} {message}\n")
         except OSError as e:
             logger.warning("Cannot write to the log of task %s: %s", self.task_id, e)
-
-    def set_log_url(self, definition):
-        self.log_url = definition.get("s3_logs_put_url")
-        self.log_url_time = time.monotonic()
-
-    def fresh_log_url(self, attempts=None):
-        """The signed URL of the log, read again from the definition at half its life."""
-        if self.log_url is None or (
-            time.monotonic() - self.log_url_time >= self.config.url_expiry / 2
-        ):
-            self.set_log_url(self.client.definition(self.task_id, attempts=attempts))
-        return self.log_url
-
-    def upload_log(self, final):
-        """Upload the whole log; while the task runs, a failure waits for the next upload."""
-        if not self.log_path.exists():
-            return
-        try:
-            for _ in range(URL_RENEWALS):
-                url = self.fresh_log_url(attempts=None if final else 1)
-                if not url:
-                    logger.warning("No log URL in the definition of task %s", self.task_id)
-                    return
-                try:
-                    self.client.upload(url, self.log_path, "text/plain", retry=final)
-                    return
-                except Refused as e:
-                    # Expired or revoked: the next round asks for a fresh one
-                    logger.warning("Log upload of task %s refused: %s", self.task_id, e)
-                    self.log_url = None
-        except Cancelled:
-            raise
-        except ApiError as e:
-            logger.warning("Could not upload the log of task %s: %s", self.task_id, e)
 
     # End
 
@@ -334,7 +298,7 @@ class TaskRunner(threading.Thread):
     def finish(self, state, fallback=None, exit_code=None):
         if self.abandoned:
             return
-        self.upload_log(final=True)
+        self.shipper.finish()
         if not self.report(state, exit_code) and fallback:
             self.report(fallback, exit_code)
 

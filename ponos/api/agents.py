@@ -12,7 +12,8 @@ from arkindex.api.errors import validation_error
 from arkindex.api.permissions import caller_kind
 from arkindex.api.throttling import ClientAddressThrottle
 from ponos.agents import UnknownFarm, WrongSeed, register_agent
-from ponos.assignment import poll
+from ponos.assignment import poll_details
+from ponos.logs import watched_tasks
 from ponos.models import ACTIVE_STATES, Agent
 from ponos.rights import administered_farms
 from ponos.serializers.agents import (
@@ -96,7 +97,12 @@ ActionsSerializer = inline_serializer(
                 "task_id": serializers.UUIDField(),
             },
             many=True,
-        )
+        ),
+        "watched": serializers.ListField(
+            child=serializers.UUIDField(),
+            help_text="Running tasks of this agent that someone is reading: their logs are "
+            "sent every few seconds.",
+        ),
     },
 )
 
@@ -119,9 +125,12 @@ class AgentActions(generics.GenericAPIView):
         if caller_kind(request) != "agent":
             raise PermissionDenied("Only agents poll for actions.")
         loads = {name: self.load(name) for name in ("cpu_load", "ram_load")}
-        actions = poll(request.auth, **loads)
+        actions, running = poll_details(request.auth, **loads)
         return Response(
-            {"actions": [{"action": a.action, "task_id": str(a.task_id)} for a in actions]}
+            {
+                "actions": [{"action": a.action, "task_id": str(a.task_id)} for a in actions],
+                "watched": [str(task_id) for task_id in watched_tasks(running)],
+            }
         )
 
     def load(self, name):

@@ -11,6 +11,7 @@ from arkindex.api.conditional import conditional, make_etag
 from arkindex.api.permissions import caller_kind
 from ponos import states
 from ponos.api.access import calling_agent, check_manager, get_task
+from ponos.logs import mark_watched
 from ponos.models import Task
 from ponos.serializers.tasks import (
     TaskCreateSerializer,
@@ -95,7 +96,10 @@ class TaskDetail(generics.GenericAPIView):
     @extend_schema(responses={200: TaskDetailSerializer})
     def get(self, request, id):
         task = get_task(request, id, tasks_with_details())
-        # One storage call, outside any transaction.
+        if caller_kind(request) == "user":
+            # A person reads it (the task itself and its agent do not count)
+            mark_watched(task)
+        # Bounded storage reads, outside any transaction.
         context = {**self.get_serializer_context(), "log_tail": log_tail(task)}
         body = TaskDetailSerializer(task, context=context).data
         return conditional(request, task_etag(body), lambda: Response(body))

@@ -15,10 +15,13 @@ from ponos.storage.base import (
     INLINE,
     InvalidKeyError,
     ObjectInfo,
+    Segment,
     Storage,
     StorageError,
     artifact_key,
     log_key,
+    log_piece_key,
+    log_piece_prefix,
 )
 from ponos.storage.local import check_key
 
@@ -27,12 +30,15 @@ __all__ = [
     "INLINE",
     "InvalidKeyError",
     "ObjectInfo",
+    "Segment",
     "Storage",
     "StorageError",
     "artifact_key",
     "check_key",
     "get_storage",
     "log_key",
+    "log_piece_key",
+    "log_piece_prefix",
     "reset_storage",
 ]
 

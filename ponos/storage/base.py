@@ -107,6 +107,32 @@ def log_key(task_id) -> str:
     return f"{task_id}.log"
 
 
+# Digits of the offset in a log piece's key: zero-padded, so that key order is offset order
+PIECE_OFFSET_DIGITS = 16
+
+
+def log_piece_prefix(task_id) -> str:
+    """Prefix of the pieces of a running task's log: ``<task id>.log.d/``."""
+    return f"{task_id}.log.d/"
+
+
+def log_piece_key(task_id, offset: int) -> str:
+    """Key of the piece of a task's log starting at byte ``offset``:
+    ``<task id>.log.d/<offset, 16 digits>``."""
+    return f"{log_piece_prefix(task_id)}{offset:0{PIECE_OFFSET_DIGITS}d}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part of a concatenation: ``length`` bytes of the object ``key`` from byte ``start``,
+    or, without a key, the bytes ``data`` themselves (a line the server adds)."""
+
+    key: str | None = None
+    start: int = 0
+    length: int = 0
+    data: bytes = b""
+
+
 class Storage(abc.ABC):
     """
     An object store holding the two Ponos buckets.
@@ -186,6 +212,16 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Store a whole object at once."""
+
+    @abc.abstractmethod
+    def concatenate(
+        self, bucket: str, segments: list[Segment], dst_key: str, content_type: str
+    ) -> int:
+        """
+        Store at ``dst_key`` the given byte ranges of other objects of the bucket, one after
+        the other, streaming them: memory does not grow with the objects. Returns the size
+        written. A segment whose object ends before ``start + length`` raises StorageError.
+        """
 
     @abc.abstractmethod
     def ensure_buckets(self) -> None:

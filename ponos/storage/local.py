@@ -16,6 +16,7 @@ from ponos.storage.base import (
     ATTACHMENT,
     InvalidKeyError,
     ObjectInfo,
+    Segment,
     Storage,
     StorageError,
     disposition_header,
@@ -272,6 +273,33 @@ class LocalStorage(Storage):
             self._write_atomically(
                 bucket, dst_key, lambda file: shutil.copyfileobj(source, file, CHUNK_SIZE)
             )
+
+    def concatenate(self, bucket, segments: list[Segment], dst_key, content_type):
+        written = 0
+
+        def fill(file):
+            nonlocal written
+            for segment in segments:
+                if segment.key is None:
+                    file.write(segment.data)
+                    written += len(segment.data)
+                    continue
+                with open(self.path_for(bucket, segment.key), "rb") as source:
+                    source.seek(segment.start)
+                    remaining = segment.length
+                    while remaining:
+                        chunk = source.read(min(CHUNK_SIZE, remaining))
+                        if not chunk:
+                            raise StorageError(
+                                f"{bucket}/{segment.key} ends {remaining} bytes before the end "
+                                "of its segment."
+                            )
+                        file.write(chunk)
+                        remaining -= len(chunk)
+                        written += len(chunk)
+
+        self._write_atomically(bucket, dst_key, fill)
+        return written
 
     def _write_atomically(self, bucket: str, key: str, fill: Callable) -> None:
         """Write a temporary file with ``fill(file)``, then rename it over the object."""

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ponos.storage.base import (
     ATTACHMENT,
     ObjectInfo,
+    Segment,
     Storage,
     StorageError,
     disposition_header,
@@ -21,6 +22,11 @@ DEFAULT_REGION = "us-east-1"
 
 # DeleteObjects accepts at most this many keys per request
 DELETE_BATCH_SIZE = 1000
+
+# Parts of a concatenation are uploaded once this many bytes were read (S3 needs 5 MiB at
+# least for every part but the last); a concatenation holds at most one part in memory
+PART_SIZE = 8 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
 
 # Error codes S3 (and compatible stores) use for a missing object or bucket
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -190,6 +196,80 @@ class S3Storage(Storage):
     def put_bytes(self, bucket, key, data, content_type):
         with translate_errors(f"store {bucket}/{key}"):
             self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+    def concatenate(self, bucket, segments: list[Segment], dst_key, content_type):
+        """Ranged reads of the segments, uploaded as parts of one multipart upload (or one
+        PUT when the whole fits in a part), never holding more than a part in memory."""
+        buffer = bytearray()
+        parts = []
+        upload_id = None
+        written = 0
+
+        def send_part():
+            nonlocal upload_id
+            if upload_id is None:
+                upload_id = self.client.create_multipart_upload(
+                    Bucket=bucket, Key=dst_key, ContentType=content_type
+                )["UploadId"]
+            number = len(parts) + 1
+            answer = self.client.upload_part(
+                Bucket=bucket,
+                Key=dst_key,
+                PartNumber=number,
+                UploadId=upload_id,
+                Body=bytes(buffer),
+            )
+            parts.append({"ETag": answer["ETag"], "PartNumber": number})
+            buffer.clear()
+
+        with translate_errors(f"concatenate {len(segments)} objects into {bucket}/{dst_key}"):
+            try:
+                for segment in segments:
+                    if segment.key is None:
+                        buffer += segment.data
+                        written += len(segment.data)
+                        continue
+                    if segment.length <= 0:
+                        continue
+                    last = segment.start + segment.length - 1
+                    response = self.client.get_object(
+                        Bucket=bucket, Key=segment.key, Range=f"bytes={segment.start}-{last}"
+                    )
+                    read = 0
+                    with contextlib.closing(response["Body"]) as body:
+                        while chunk := body.read(READ_CHUNK):
+                            buffer += chunk
+                            read += len(chunk)
+                            if len(buffer) >= PART_SIZE:
+                                send_part()
+                    if read != segment.length:
+                        raise StorageError(
+                            f"{bucket}/{segment.key} ends {segment.length - read} bytes before "
+                            "the end of its segment."
+                        )
+                    written += read
+                if upload_id is None:
+                    self.client.put_object(
+                        Bucket=bucket, Key=dst_key, Body=bytes(buffer), ContentType=content_type
+                    )
+                    return written
+                if buffer:
+                    send_part()
+                self.client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=dst_key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+            except BaseException:
+                if upload_id is not None:
+                    # No half-written parts left billed in the bucket
+                    with contextlib.suppress(BotoCoreError, ClientError):
+                        self.client.abort_multipart_upload(
+                            Bucket=bucket, Key=dst_key, UploadId=upload_id
+                        )
+                raise
+        return written
 
     def ensure_buckets(self):
         for bucket in self.buckets:

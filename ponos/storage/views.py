@@ -12,6 +12,7 @@ from django.http import FileResponse, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from ponos.logs import piece_upload_refusal
 from ponos.models import Task
 from ponos.storage import get_storage
 from ponos.storage.base import (
@@ -59,6 +60,11 @@ def object_view(request, bucket, key):
         signed = storage.verify(request.method, bucket, key, request.GET)
     except SignatureError as e:
         return text_response(str(e), 403)
+    if request.method == "PUT" and bucket == storage.logs_bucket:
+        # Signed URLs outlive their task: a finished task's log does not change any more
+        refusal = piece_upload_refusal(key)
+        if refusal:
+            return text_response(refusal, 403)
     try:
         if request.method == "PUT":
             return receive_object(request, storage, bucket, key, signed)

@@ -63,7 +63,7 @@ def test_every_model_has_an_admin_page():
     from django.apps import apps
 
     # Element paths are kept by the code that links elements, never edited by hand.
-    inlined = {"corpusmembership", "farmmembership", "gpu", "workerrun", "elementpath"}
+    inlined = {"corpusmembership", "farmmembership", "gpu", "logpiece", "workerrun", "elementpath"}
     for model in apps.get_models():
         if model._meta.app_label not in {"users", "corpora", "documents", "ponos", "process"}:
             continue

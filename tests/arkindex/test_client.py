@@ -156,7 +156,7 @@ def test_every_operation_of_the_schema_is_known_to_the_client(client, live_serve
         for operation in item.values()
         if isinstance(operation, dict) and "operationId" in operation
     ]
-    assert len(operations) == 55
+    assert len(operations) == 56
     for operation in operations:
         link = client.lookup_operation(operation)
         if link.get_body_field() is not None:

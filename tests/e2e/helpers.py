@@ -44,6 +44,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Seconds gunicorn keeps an idle connection open, as in scripts/run and deploy/: above the
+# idle time of our own clients (agent polls, the pages' refresh, scripts polling every few
+# seconds), so that none of them sends a request on a connection the server is closing
+KEEP_ALIVE = 20
+
+
 def gunicorn_command(url):
     """gunicorn serving the application at `url` as the tests run it: 2 workers of 4 threads,
     stopping within 2 seconds."""
@@ -58,6 +64,8 @@ def gunicorn_command(url):
         "4",
         "--graceful-timeout",
         "2",
+        "--keep-alive",
+        str(KEEP_ALIVE),
         "--no-control-socket",
     ]  # fmt: skip
 

@@ -6,7 +6,7 @@ import signal
 import time
 
 from tests.e2e.helpers import AGENT_TIMEOUT, wait_for
-from tests.e2e.stack import states, tasks_by_slug
+from tests.e2e.stack import LOGS_BUCKET, states, tasks_by_slug
 from tests.ponos.agent.helpers import is_alive
 
 
@@ -33,6 +33,12 @@ def test_a_task_of_a_killed_agent_ends_in_error_and_its_agent_never_runs_it_agai
     assert task["finished"] is not None
     process = stack.process(process_id)
     assert (process["state"], process["finished"] is not None) == ("error", True)
+    # What the agent sent of the log before it died became the task's log, its pieces gone
+    log = stack.read_object(LOGS_BUCKET, f"{task_id}.log").decode()
+    assert log.startswith("[ponos-agent] image: ")
+    assert task["logs"] == log
+    assert task["full_log"] is not None
+    assert list(stack.storage.list_objects(LOGS_BUCKET, f"{task_id}.log.d/")) == []
     # The task's own process outlived its agent...
     assert is_alive(pid)
 

@@ -4,7 +4,8 @@ import pytest
 import requests
 from moto import mock_aws
 
-from tests.ponos.storage.fixtures import (  # noqa: F401 (moto_server: a fixture, by name)
+from tests.ponos.storage.fixtures import (  # noqa: F401 (fixtures, by name)
+    local_app_storage,
     moto_server,
     use_s3_storage,
 )

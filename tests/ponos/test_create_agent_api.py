@@ -144,7 +144,8 @@ def test_registering_again_gives_a_new_token_and_revokes_the_old_one(api, farm, 
     assert_unauthorized(poll(first["token"]), code="authentication_failed")
     # The new token works, and the task back in the queue may be taken again.
     assert poll(second["token"]).json() == {
-        "actions": [{"action": "start_task", "task_id": str(pending.id)}]
+        "actions": [{"action": "start_task", "task_id": str(pending.id)}],
+        "watched": [],
     }
 
 

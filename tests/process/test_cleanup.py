@@ -260,7 +260,8 @@ def test_cleanup_deletes_expired_tasks_and_old_orphans_and_keeps_everything_else
     assert out.splitlines()[-1] == (
         "Cleanup finished. Expired processes: 1, skipped as active: 1. Deleted: 4 tasks, "
         "3 artifacts, 4 logs, 2 orphaned objects (2 younger than an hour kept). "
-        "Old-layout keys: 3. Tasks of dead agents released: 1. Tasks kept: 0. Failures: 0."
+        "Old-layout keys: 3. Logs assembled from pieces: 0. Tasks of dead agents released: 1. "
+        "Tasks kept: 0. Failures: 0."
     )
     assert err == ""
 
@@ -442,10 +443,11 @@ def test_expired_tasks_are_deleted_with_full_delete_calls_and_bounded_queries(
     assert sorted(calls) == [(ARTIFACTS_BUCKET, 1000)] * 15 + [(LOGS_BUCKET, 1000)] * 10
     # Per page of 100 processes: candidates, the expired ones, their task counts, and an
     # empty last page. Per group of 50 processes (500 tasks): their task ids, their artifacts
-    # (750 rows), 2 statements locking their processes and bumping their revisions, and 4
-    # deleting rows (parent links, artifacts, restarts' original_task, tasks). Then 1 query
-    # of the dead-agent rule.
-    assert len(statements(queries)) == 10 * 3 + 1 + 20 * (2 + 2 + 4) + 1
+    # (750 rows), their log pieces, 2 statements locking their processes and bumping their
+    # revisions, and 5 deleting rows (parent links, artifacts, log pieces, restarts'
+    # original_task, tasks). Then 1 query for finished tasks left in log pieces, and 1 of
+    # the dead-agent rule.
+    assert len(statements(queries)) == 10 * 3 + 1 + 20 * (3 + 2 + 5) + 1 + 1
     assert "10000 expired tasks deleted so far" in out.getvalue()
 
 
@@ -459,6 +461,7 @@ def test_the_row_deletion_handles_every_relation_pointing_at_tasks():
     # delete_task_rows deletes or clears each of them: a new one must be handled there too
     assert relations == {
         ("ponos.Artifact", "task"),
+        ("ponos.LogPiece", "task"),
         ("ponos.Task", "original_task"),
         ("ponos.Task", "parents"),
         ("ponos.Task_parents", "from_task"),
@@ -475,9 +478,9 @@ def test_deleting_task_rows_clears_restarts_outside_the_batch(process):
     with CaptureQueriesContext(connection) as queries:
         assert delete_task_rows([original.id]) == 1
 
-    # The processes locked and their revisions bumped; parent links, artifacts, restarts'
-    # original_task, tasks
-    assert len(statements(queries)) == 6
+    # The processes locked and their revisions bumped; parent links, artifacts, log pieces,
+    # restarts' original_task, tasks
+    assert len(statements(queries)) == 7
     process.refresh_from_db()
     assert process.revision == 1
     restart.refresh_from_db()

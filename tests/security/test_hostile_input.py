@@ -68,6 +68,9 @@ def caller_for(operation, superuser, running_task):
         return task_client(running_task)
     if operation.id in ("Login", "CreateAgent"):
         return APIClient()
+    if operation.id == "CreateLogPiece":
+        # Only the agent holding the task sends its log
+        return agent_client(running_task.agent)
     return client_for(superuser)
 
 

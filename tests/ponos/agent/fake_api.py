@@ -49,7 +49,8 @@ class FakeApi:
         self.farm = farm
         self.seed = seed
         self.agent_id = str(uuid.uuid4())
-        self.lock = threading.Lock()
+        # Reentrant: wait_for() holds it while its predicate reads the log (log_of)
+        self.lock = threading.RLock()
         self.tokens = itertools.count(1)
         self.token = None
         self.registrations = []
@@ -60,6 +61,15 @@ class FakeApi:
         self.signatures = itertools.count(1)
         self.expired_signatures = set()
         self.log_uploads = []
+        # Task ids named in the `watched` key of every poll's answer
+        self.watched = set()
+        # PONOS_LOG_MAX_SIZE, told in the answers to log pieces
+        self.log_max_size = 64 * 1024 * 1024
+        # (task id, offset, size) of each piece asked for
+        self.log_pieces = []
+        # Refuse every piece with a 400, as for a finished task; count the refusals
+        self.refuse_log_pieces = False
+        self.refused_log_pieces = 0
         # Answer 500 to that many API requests, to play an unavailable server
         self.failures = 0
         # (task id, state) pairs to refuse with 400, whatever the state of the task
@@ -123,8 +133,20 @@ class FakeApi:
             self.expired_signatures.update(str(number) for number in range(1, last + 1))
 
     def log_of(self, task):
-        content, _ = self.storage.get(f"logs/{task.id}.log", (b"", None))
-        return content.decode()
+        """The pieces of the task's log, one after the other, as the server assembles them."""
+        prefix = f"logs/{task.id}.log.d/"
+        with self.lock:
+            pieces = sorted(
+                (int(key[len(prefix) :]), content)
+                for key, (content, _type) in self.storage.items()
+                if key.startswith(prefix)
+            )
+        log, position = b"", 0
+        for offset, content in pieces:
+            assert offset == position, f"piece at {offset} after {position} bytes"
+            log += content
+            position += len(content)
+        return log.decode()
 
     def stored_artifact(self, task, path):
         return self.storage[f"artifacts/{task.id}/{path}"]
@@ -228,6 +250,8 @@ class FakeApi:
             return 200, list(task.artifacts.values()), None
         if method == "POST" and rest == ["artifacts"]:
             return self.create_artifact(task, json.loads(body))
+        if method == "POST" and rest == ["log"]:
+            return self.create_log_piece(task, json.loads(body))
         if method == "GET" and rest[:1] == ["artifact"]:
             artifact_path = "/".join(rest[1:])
             if artifact_path not in task.artifacts:
@@ -257,7 +281,8 @@ class FakeApi:
                 task.announced_at = task.announced_at or time.monotonic()
             elif task.state == "stopping":
                 actions.append({"action": "stop_task", "task_id": task.id})
-        return 200, {"actions": actions}, None
+        watched = [task_id for task_id in self.watched if task_id in self.tasks]
+        return 200, {"actions": actions, "watched": watched}, None
 
     def definition(self, task):
         task.definition_reads += 1
@@ -303,6 +328,20 @@ class FakeApi:
         }
         put_url = self.sign(f"artifacts/{task.id}/{body['path']}")
         return 201, {**task.artifacts[body["path"]], "s3_put_url": put_url}, None
+
+    def create_log_piece(self, task, body):
+        offset, size = body["offset"], body["size"]
+        if self.refuse_log_pieces:
+            self.refused_log_pieces += 1
+            return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
+        if task.state not in ("pending", "running", "stopping"):
+            return 400, {"type": "validation_error", "errors": [{"attr": ["state"]}]}, None
+        if offset + size > self.log_max_size + 64 * 1024:
+            return 400, {"type": "validation_error", "errors": [{"attr": ["size"]}]}, None
+        self.log_pieces.append((task.id, offset, size))
+        put_url = self.sign(f"logs/{task.id}.log.d/{offset:016d}")
+        answer = {"offset": offset, "size": size, "s3_put_url": put_url}
+        return 201, {**answer, "log_max_size": self.log_max_size}, None
 
     def sent_more(self, request):
         """Whether the client sends bytes beyond the body before getting its answer."""

@@ -17,7 +17,8 @@ def test_flags_with_defaults(tmp_path):
     assert config.data_dir == tmp_path
     assert config.hostname == socket.gethostname()
     assert config.poll_interval == 5
-    assert config.log_upload_interval == 5
+    assert config.log_upload_interval == 30
+    assert config.log_watched_interval == 3
     assert config.stop_grace == 10
     assert config.url_expiry == 3600
     assert config.fake_gpu == 0

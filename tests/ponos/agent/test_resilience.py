@@ -24,11 +24,12 @@ def test_errors_while_a_task_runs_are_retried(fake_api, start_agent):
     fake_api.fail("PATCH", f"/{task.id}/", 2)
     fake_api.fail("POST", "/artifacts/", 2)
     fake_api.fail("PUT", "/x.txt", 2)
-    fake_api.fail("PUT", ".log", 2)
+    fake_api.fail("POST", "/log/", 2)
+    fake_api.fail("PUT", ".log.d/0000000000000000", 2)
     start_agent()
     fake_api.wait_for_state(task, "completed")
 
-    assert [failure[2] for failure in fake_api.failing] == [0, 0, 0, 0, 0]
+    assert [failure[2] for failure in fake_api.failing] == [0, 0, 0, 0, 0, 0]
     assert fake_api.stored_artifact(task, "x.txt")[0] == b"x\n"
     assert task.artifacts["x.txt"]["size"] == 2
     assert task.reports == ["running", "completed"]
@@ -110,34 +111,28 @@ def test_log_is_uploaded_while_the_task_runs(fake_api, start_agent, tmp_path):
     assert "ended\n" in fake_api.log_of(task)
 
 
-def test_log_url_is_renewed_before_it_expires(fake_api, start_agent, tmp_path):
+def test_a_failed_log_piece_is_sent_again_from_the_same_offset_with_a_fresh_url(
+    fake_api, start_agent, tmp_path
+):
     task = fake_api.add_task(
-        'while [ ! -e "$OUT/go" ]; do sleep 0.05; done', env={"OUT": str(tmp_path)}
+        'echo first; while [ ! -e "$OUT/go" ]; do sleep 0.05; done; echo second',
+        env={"OUT": str(tmp_path)},
     )
-    # URLs living 0.6 s are renewed every 0.3 s
-    start_agent(url_expiry=0.6)
-    fake_api.wait_for(lambda: task.definition_reads >= 4, message="definitions read again")
-    (tmp_path / "go").touch()
-    fake_api.wait_for_state(task, "completed")
-
-    signatures = {signature for _, signature in fake_api.log_uploads}
-    assert len(signatures) >= 4
-
-
-def test_log_url_refused_by_the_storage_is_replaced(fake_api, start_agent, tmp_path):
-    task = fake_api.add_task(
-        'while [ ! -e "$OUT/go" ]; do sleep 0.05; done', env={"OUT": str(tmp_path)}
-    )
+    # The storage fails the first two uploads of the piece at offset 0
+    fake_api.fail("PUT", ".log.d/0000000000000000", 2)
     start_agent()
-    fake_api.wait_for(lambda: fake_api.log_uploads, message="a first log upload")
-    assert task.definition_reads == 1
-    fake_api.expire_urls()
-    fake_api.wait_for(lambda: task.definition_reads == 2, message="a fresh definition")
+    fake_api.wait_for(lambda: fake_api.log_uploads, message="a first log piece")
     (tmp_path / "go").touch()
     fake_api.wait_for_state(task, "completed")
 
-    last_signature = int(fake_api.log_uploads[-1][1])
-    assert str(last_signature) not in fake_api.expired_signatures
+    first_offsets = [piece for piece in fake_api.log_pieces if piece[1] == 0]
+    # Asked three times, each with a URL of its own; stored once
+    assert len(first_offsets) == 3
+    assert fake_api.log_uploads[0][0] == f"logs/{task.id}.log.d/0000000000000000"
+    assert task.definition_reads == 1
+    log = fake_api.log_of(task)
+    assert log.index("second\n") > log.index("first\n")
+    assert log.endswith("[ponos-agent] exit code 0\n")
 
 
 def test_a_late_start_task_for_a_task_that_ended_never_runs_it_again(

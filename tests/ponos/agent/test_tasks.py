@@ -43,7 +43,10 @@ def test_agent_runs_a_command_and_uploads_its_log_and_artifacts(fake_api, start_
     assert "hello from the task\n" in log
     assert "oops\n" in log
     assert "[ponos-agent] exit code 0" in log
-    assert fake_api.storage[f"logs/{task.id}.log"][1] == "text/plain"
+    # Sent in pieces, each as text
+    pieces = [key for key in fake_api.storage if key.startswith(f"logs/{task.id}.log.d/")]
+    assert pieces
+    assert {fake_api.storage[key][1] for key in pieces} == {"text/plain"}
 
     assert sorted(task.artifacts) == ["empty.bin", "page.txt.gz", "result.json", "sub/page.txt"]
     assert task.artifacts["sub/page.txt"] == {
