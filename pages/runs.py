@@ -182,7 +182,13 @@ def failures(tasks):
     failed = [task for task in tasks if task["state"] in FAILED_STATES]
     for task in failed[:FAILURE_LOGS]:
         text, _exists = log_tail(
-            SimpleNamespace(id=task["id"], agent_id=task["agent_id"], started=task["started"])
+            SimpleNamespace(
+                id=task["id"],
+                pk=task["id"],
+                state=task["state"],
+                agent_id=task["agent_id"],
+                started=task["started"],
+            )
         )
         lines = text.rstrip("\n").split("\n")[-FAILURE_LOG_LINES:] if text else []
         task["log_lines"] = "\n".join(lines)

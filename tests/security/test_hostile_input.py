@@ -42,7 +42,9 @@ def ids(corpus, process, running_task, superuser):
     # The running task is the task of that worker run, in a process with worker activities,
     # so that the activity operations read what it sends.
     Task.objects.filter(pk=running_task.pk).update(worker_run=worker_run)
-    running_task.refresh_from_db()
+    # Set on the object rather than read again, which would drop its agent and that agent's
+    # token in clear, which the agent's callers use
+    running_task.worker_run = worker_run
     process.activity_state = "ready"
     process.save(update_fields=["activity_state"])
     return {

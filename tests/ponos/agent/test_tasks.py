@@ -219,24 +219,24 @@ def test_malformed_actions_are_ignored(fake_api, start_agent, tmp_path):
     assert not (tmp_path / "outside").exists()
 
 
-def test_a_task_finished_by_the_server_gets_no_log_url_and_the_agent_carries_on(
+def test_a_task_finished_by_the_server_gets_no_more_log_pieces_and_the_agent_carries_on(
     fake_api, start_agent
 ):
-    # The server ended the task meanwhile (its agent was thought dead): the storage refuses
-    # its uploads, its definition no longer gives a log URL, and the agent goes on with its
-    # other work.
+    # The server ended the task meanwhile (its agent was thought dead): it signs no more log
+    # pieces for it, and the agent goes on with its other work.
     task = fake_api.add_task("echo first; sleep 1.5; echo second")
     start_agent(log_upload_interval=0.2)
     fake_api.wait_for(lambda: task.reports == ["running"], message="the task to start")
     fake_api.wait_for(lambda: "first" in fake_api.log_of(task), message="a first upload")
     fake_api.set_state(task, "error")
-    reads = task.definition_reads
+    pieces = len(fake_api.log_pieces)
 
     fake_api.wait_for(lambda: len(task.reports) == 2, message="the final report")
     later = fake_api.add_task("echo later", slug="later")
     fake_api.wait_for_state(later, "completed")
 
     assert task.state == "error"
-    assert task.definition_reads > reads
+    # No piece was signed for it once it ended: the only new ones are the later task's
+    assert {piece[0] for piece in fake_api.log_pieces[pieces:]} <= {later.id}
     assert "second" not in fake_api.log_of(task)
     assert "later" in fake_api.log_of(later)
