@@ -167,15 +167,20 @@ def read_yaml(path):
         return {}
     if not isinstance(content, dict):
         raise ConfigError(f"The configuration file {path} must hold a mapping of settings")
-    known = {field.name for field in dataclasses.fields(Config)}
+    return field_values(
+        content, Config, lambda key: f"Unknown setting {key!r} in {path}; known settings: "
+    )
+
+
+def field_values(mapping, dataclass, unknown):
+    """A YAML mapping keyed by the fields of `dataclass` (dashes for underscores); any other
+    key is an error starting with `unknown(key)` and listing the known keys."""
+    known = {field.name for field in dataclasses.fields(dataclass)}
     values = {}
-    for key, value in content.items():
+    for key, value in mapping.items():
         name = str(key).replace("-", "_")
         if name not in known:
-            raise ConfigError(
-                f"Unknown setting {key!r} in {path}; known settings: "
-                + ", ".join(sorted(n.replace("_", "-") for n in known))
-            )
+            raise ConfigError(unknown(key) + ", ".join(sorted(n.replace("_", "-") for n in known)))
         values[name] = value
     return values
 
@@ -261,16 +266,9 @@ def container_config(section):
         return ContainerConfig()
     if not isinstance(section, dict):
         raise ConfigError("Setting container must be a mapping of container options")
-    known = {field.name for field in dataclasses.fields(ContainerConfig)}
-    values = {}
-    for key, value in section.items():
-        name = str(key).replace("-", "_")
-        if name not in known:
-            raise ConfigError(
-                f"Unknown container option {key!r}; known options: "
-                + ", ".join(sorted(n.replace("_", "-") for n in known))
-            )
-        values[name] = value
+    values = field_values(
+        section, ContainerConfig, lambda key: f"Unknown container option {key!r}; known options: "
+    )
     pull = values.get("pull", "if-not-present")
     if pull not in PULL_POLICIES:
         raise ConfigError("container.pull must be one of " + ", ".join(PULL_POLICIES))

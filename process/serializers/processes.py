@@ -185,7 +185,7 @@ class ProcessSerializer(ProcessListSerializer):
         return serializers.ModelSerializer.to_representation(self, process)
 
 
-class ProcessCreateSerializer(serializers.ModelSerializer):
+class ProcessCreateSerializer(SelectionFields, serializers.ModelSerializer):
     """The mode rules of CreateProcess; corpus rights are checked by the view (403)."""
 
     mode = serializers.ChoiceField(choices=ProcessMode.choices)
@@ -202,18 +202,6 @@ class ProcessCreateSerializer(serializers.ModelSerializer):
     use_gpu = serializers.BooleanField(default=False, help_text=USE_GPU_HELP)
     repository_url = serializers.URLField(
         max_length=500, required=False, allow_null=True, help_text="Repository mode only."
-    )
-    element = serializers.UUIDField(required=False, allow_null=True, help_text=ELEMENT_HELP)
-    load_children = serializers.BooleanField(required=False, help_text=LOAD_CHILDREN_HELP)
-    element_type = serializers.SlugField(
-        max_length=100, required=False, allow_null=True, help_text=ELEMENT_TYPE_HELP
-    )
-    name_contains = serializers.CharField(
-        max_length=250,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        help_text=NAME_CONTAINS_HELP,
     )
 
     class Meta:

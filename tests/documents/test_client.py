@@ -3,34 +3,20 @@ operations by operationId with the exact bodies and query parameters of base-wor
 (`arkindex_worker.worker.element` and `.transcription`)."""
 
 import pytest
-from django.utils import timezone
 
 from arkindex.documents.elements import create_element, create_elements
 from arkindex.documents.models import Element, ElementType, Transcription
-from ponos.models import State
 from tests.arkindex.test_client import ArkindexClient, ArkindexValidationError, ErrorResponse
-from tests.documents.factories import ElementTypeFactory
-from tests.factories import TaskFactory, WorkerRunFactory
 
 
 @pytest.fixture
-def setting(transactional_db, corpus, process, agent):
-    worker_run = WorkerRunFactory(process=process)
-    task = TaskFactory(
-        process=process,
-        slug="recognizer",
-        state=State.RUNNING,
-        agent=agent,
-        started=timezone.now(),
-        worker_run=worker_run,
-    )
-    folder_type = ElementTypeFactory(corpus=corpus, slug="folder", display_name="F", folder=True)
-    page_type = ElementTypeFactory(corpus=corpus, slug="page", display_name="Page")
+def setting(transactional_db, corpus, worker_run, run_task, folder_type, page_type):
+    # The live server answers from another thread: the rows must be committed.
     folder = create_element(corpus=corpus, type=folder_type, name="Volume")
     pages = create_elements(
         corpus=corpus, type=page_type, names=[f"Page {n:02}" for n in range(45)], parent=folder
     )
-    return {"run": worker_run, "task": task, "folder": folder, "pages": pages}
+    return {"run": worker_run, "task": run_task, "folder": folder, "pages": pages}
 
 
 @pytest.fixture

@@ -5,17 +5,6 @@ import pytest
 from arkindex.documents.elements import CycleError, add_parent, create_element, create_elements
 from arkindex.documents.models import ElementPath
 from arkindex.documents.queries import ancestors, descendants
-from tests.documents.factories import ElementTypeFactory
-
-
-@pytest.fixture
-def folder_type(corpus):
-    return ElementTypeFactory(corpus=corpus, slug="folder", display_name="Folder", folder=True)
-
-
-@pytest.fixture
-def page_type(corpus):
-    return ElementTypeFactory(corpus=corpus, slug="page", display_name="Page")
 
 
 def ids(queryset):

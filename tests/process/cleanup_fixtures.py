@@ -8,7 +8,7 @@ import app_storage``).
 
 import os
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -22,6 +22,10 @@ from tests.ponos.storage.fixtures import (
 
 # The time every cleanup of these tests runs at
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+# Expiries just past and still ahead, and the age of objects written long ago
+EXPIRED = NOW - timedelta(days=1)
+FRESH = NOW + timedelta(days=10)
+OLD = NOW - timedelta(days=20)
 
 
 @pytest.fixture

@@ -22,7 +22,10 @@ from tests.factories import ProcessFactory, TaskFactory, WorkerRunFactory
 from tests.ponos.storage.fixtures import ARTIFACTS_BUCKET, LOGS_BUCKET
 from tests.process import cleanup_fixtures
 from tests.process.cleanup_fixtures import (
+    EXPIRED,
+    FRESH,
     NOW,
+    OLD,
     closed_port_endpoint,
     put_object,
     record_delete_calls,
@@ -38,10 +41,7 @@ s3_app_storage = cleanup_fixtures.s3_app_storage
 
 pytestmark = pytest.mark.django_db
 
-EXPIRED = NOW - timedelta(days=1)
-FRESH = NOW + timedelta(days=10)
-# Objects written long ago, and orphans on both sides of the one-hour limit
-OLD = NOW - timedelta(days=20)
+# Orphans on both sides of the one-hour limit
 TWO_HOURS_AGO = NOW - timedelta(hours=2)
 HALF_AN_HOUR_AGO = NOW - timedelta(minutes=30)
 

@@ -14,17 +14,13 @@ from process.cleanup import cleanup
 from tests.factories import ProcessFactory, TaskFactory
 from tests.ponos.storage.fixtures import LOGS_BUCKET
 from tests.process import cleanup_fixtures
-from tests.process.cleanup_fixtures import NOW, put_object, stored_keys
+from tests.process.cleanup_fixtures import EXPIRED, FRESH, NOW, OLD, put_object, stored_keys
 
 app_storage = cleanup_fixtures.app_storage
 local_app_storage = cleanup_fixtures.local_app_storage
 s3_app_storage = cleanup_fixtures.s3_app_storage
 
 pytestmark = pytest.mark.django_db
-
-EXPIRED = NOW - timedelta(days=1)
-FRESH = NOW + timedelta(days=10)
-OLD = NOW - timedelta(days=20)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class ElementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ElementListSerializer(serializers.ModelSerializer):
+class ElementListSerializer(ElementSerializer):
     """An item of ListElements, ListElementChildren and ListElementParents.
 
     `corpus`, `zone`, `has_children`, `classes` and `metadata` are only present when asked
@@ -57,7 +57,6 @@ class ElementListSerializer(serializers.ModelSerializer):
         "with_metadata": "metadata",
     }
 
-    type = serializers.CharField(source="type.slug", read_only=True, help_text=TYPE_HELP)
     corpus = CorpusSummarySerializer(read_only=True, required=False)
     zone = NullField(required=False, help_text="Always null: this server has no images.")
     has_children = serializers.BooleanField(
@@ -69,12 +68,8 @@ class ElementListSerializer(serializers.ModelSerializer):
     metadata = serializers.ListField(
         child=serializers.DictField(), read_only=True, required=False, default=list
     )
-    worker_run_id = serializers.UUIDField(
-        read_only=True, allow_null=True, help_text=WORKER_RUN_HELP
-    )
 
-    class Meta:
-        model = Element
+    class Meta(ElementSerializer.Meta):
         fields = [
             "id",
             "name",

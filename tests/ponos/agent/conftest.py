@@ -1,4 +1,5 @@
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -62,13 +63,14 @@ class AgentThread:
         assert not self.thread.is_alive(), "the agent did not stop"
 
 
-@pytest.fixture
-def start_agent(agent_config):
-    """Start agents in threads; each is shut down at the end of the test."""
+@contextmanager
+def agent_threads(build):
+    """A function starting an agent in a thread on `build(...)`'s configuration; each agent
+    is shut down on leaving, and must not have failed."""
     started = []
 
-    def start(**overrides):
-        agent = AgentThread(agent_config(**overrides)).start()
+    def start(*args, **overrides):
+        agent = AgentThread(build(*args, **overrides)).start()
         started.append(agent)
         return agent
 
@@ -76,6 +78,13 @@ def start_agent(agent_config):
     for agent in started:
         agent.stop()
         assert agent.error is None, f"the agent failed: {agent.error!r}"
+
+
+@pytest.fixture
+def start_agent(agent_config):
+    """Start agents in threads; each is shut down at the end of the test."""
+    with agent_threads(agent_config) as start:
+        yield start
 
 
 @pytest.fixture
@@ -98,17 +107,8 @@ def container_config(agent_config, engine, monkeypatch):
 @pytest.fixture
 def start_container_agent(container_config, engine, fake_api):
     """Start container agents in threads; at the end, no container of theirs may be left."""
-    started = []
-
-    def start(container=None, **overrides):
-        agent = AgentThread(container_config(container, **overrides)).start()
-        started.append(agent)
-        return agent
-
-    yield start
-    for agent in started:
-        agent.stop()
-        assert agent.error is None, f"the agent failed: {agent.error!r}"
+    with agent_threads(container_config) as start:
+        yield start
     left = engine.containers(**{"ponos.agent": fake_api.agent_id})
     engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
     # Also those a failed test made itself

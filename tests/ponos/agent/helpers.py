@@ -1,6 +1,35 @@
 import os
 import signal
+import sys
 import time
+from pathlib import Path
+
+# Where `python -m ponos.agent` runs from
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def agent_command(fake_api, data_dir, hostname, *extra):
+    """The command line of an agent of the fake API with tiny delays, `extra` last."""
+    return [
+        sys.executable,
+        "-m",
+        "ponos.agent",
+        "--url",
+        fake_api.url,
+        "--farm",
+        fake_api.farm,
+        "--seed",
+        fake_api.seed,
+        "--data-dir",
+        str(data_dir),
+        "--hostname",
+        hostname,
+        "--poll-interval",
+        "0.05",
+        "--retry-delay",
+        "0.01",
+        *extra,
+    ]
 
 
 def read_pid(path, timeout=10):

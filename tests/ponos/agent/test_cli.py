@@ -6,39 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ponos.agent.datadir import AlreadyRunning, process_start_time
 from ponos.agent.main import Agent
-from tests.ponos.agent.helpers import is_alive, read_pid, wait_until_dead
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.ponos.agent.helpers import ROOT, agent_command, is_alive, read_pid, wait_until_dead
 
 
 def run_agent(fake_api, data_dir, *extra):
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ponos.agent",
-            "--url",
-            fake_api.url,
-            "--farm",
-            fake_api.farm,
-            "--seed",
-            fake_api.seed,
-            "--data-dir",
-            str(data_dir),
-            "--hostname",
-            "cli-host",
-            "--poll-interval",
-            "0.05",
-            "--retry-delay",
-            "0.01",
-            *extra,
-        ],
+        agent_command(fake_api, data_dir, "cli-host", *extra),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,7 +6,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 
 import yaml
 
@@ -14,7 +13,7 @@ from ponos.agent.config import make_config
 from tests.ponos.agent.conftest import AgentThread
 from tests.ponos.agent.engine import BUSYBOX_IMAGE
 from tests.ponos.agent.fake_api import FakeApi
-from tests.ponos.agent.test_cli import ROOT
+from tests.ponos.agent.helpers import ROOT, agent_command
 
 COUNT = 'for i in $(seq 1 30); do echo "line $i"; sleep 0.1; done'
 
@@ -23,36 +22,32 @@ def run_container_agent(fake_api, engine, data_dir, log_path):
     config = data_dir.parent / "agent.yml"
     config.write_text(yaml.safe_dump({"executor": "container", "container": {"network": "host"}}))
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ponos.agent",
+        agent_command(
+            fake_api,
+            data_dir,
+            "restarted-host",
             "--config",
             str(config),
-            "--url",
-            fake_api.url,
-            "--farm",
-            fake_api.farm,
-            "--seed",
-            fake_api.seed,
-            "--data-dir",
-            str(data_dir),
-            "--hostname",
-            "restarted-host",
-            "--poll-interval",
-            "0.05",
-            "--retry-delay",
-            "0.01",
             "--log-upload-interval",
             "0.1",
             "--stop-grace",
             "2",
-        ],  # fmt: skip
+        ),
         cwd=ROOT,
         env={**os.environ, "DOCKER_HOST": engine.url},
         stdout=subprocess.DEVNULL,
         stderr=open(log_path, "a"),
     )
+
+
+def stop_agents(fake_api, engine, *agents):
+    """Stop the agent processes still running (None for one never started), and remove every
+    container of the fake API's agent."""
+    for agent in agents:
+        if agent is not None and agent.poll() is None:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(30)
+    engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
 
 
 def test_agent_killed_with_sigkill_adopts_its_containers_and_each_task_ends_once(
@@ -91,11 +86,7 @@ def test_agent_killed_with_sigkill_adopts_its_containers_and_each_task_ends_once
             lambda: not engine.containers(**{"ponos.task": given_up.id}), 20, "the removal"
         )
     finally:
-        for agent in (first, second):
-            if agent is not None and agent.poll() is None:
-                agent.send_signal(signal.SIGTERM)
-                agent.wait(30)
-        engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
+        stop_agents(fake_api, engine, first, second)
 
     agent_log = log_path.read_text()
     # The second life resumed with the saved token: no registration, nothing given up
@@ -197,11 +188,7 @@ def test_a_container_that_ended_while_its_agent_was_dead_is_reported_by_the_next
         second = run_container_agent(fake_api, engine, data_dir, log_path)
         fake_api.wait_for_state(task, "failed")
     finally:
-        for agent in (first, second):
-            if agent is not None and agent.poll() is None:
-                agent.send_signal(signal.SIGTERM)
-                agent.wait(30)
-        engine.remove_containers(**{"ponos.agent": fake_api.agent_id})
+        stop_agents(fake_api, engine, first, second)
 
     assert "begun\ndone\n" in fake_api.log_of(task), log_path.read_text()
     assert fake_api.log_of(task).endswith("[ponos-agent] exit code 5\n")
