@@ -34,7 +34,16 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 # Scenario 6 runs first, on the small database it needs to compare with, and empties the
 # process and task tables when it is done. Scenario 2 then grows the archive to 100,000
 # processes and a million tasks, and every later scenario runs on a database of that size.
-ORDER = [scale, list_processes, retrieve_process, assignment, task_updates, cleanup, containers, activities]
+ORDER = [
+    scale,
+    list_processes,
+    retrieve_process,
+    assignment,
+    task_updates,
+    cleanup,
+    containers,
+    activities,
+]
 
 
 @dataclass

@@ -74,7 +74,6 @@ def test_a_manager_retries_a_finished_process(
     assert '<option value="1" selected>run 1 (2 tasks)</option>' in page.content.decode()
 
 
-
 def test_the_retry_button_retries_with_worker_activities_as_the_api_does(
     contributor, process, farm, django_capture_on_commit_callbacks
 ):

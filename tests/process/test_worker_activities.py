@@ -323,7 +323,6 @@ def test_concurrent_claims_give_each_element_once(corpus, contributor, farm, age
     assert states(worker_run=worker_run) == {"started": 120}
 
 
-
 def test_a_claim_reads_one_row_whatever_the_statistics(corpus, contributor, farm, page_type):
     """The claim's plan on PostgreSQL when the statistics say no activity is queued (taken
     before a start or a retry queued them all, as until autovacuum analyzes the table):
