@@ -270,9 +270,11 @@ def process_stop(request, process_id):
 @action
 def process_retry(request, process_id):
     process = process_for_manager(request.user, process_id, Process.objects.select_related("farm"))
-    # As RetryProcess without a farm: on the farm of its previous run, if still allowed.
+    # As RetryProcess with an empty body: on the farm of its previous run, if still allowed,
+    # and with worker activities (its default), so that a workers process processes again
+    # only the elements whose activity did not end `processed`.
     if process.farm is not None:
         check_farm(request.user, process.farm)
-    retry_process(process.pk, farm=process.farm)
+    retry_process(process.pk, farm=process.farm, worker_activity=True)
     messages.success(request, "A new run of the process has started.")
     return back_to(process.pk)

@@ -131,29 +131,45 @@ def requeue_activities(process, now):
 
 # One statement claims: the subquery picks the oldest queued activity of the run's chunk
 # through activity_queue. On PostgreSQL it locks it and skips rows other claimers hold
-# (FOR UPDATE SKIP LOCKED), so concurrent claims take different rows without waiting; the
-# outer condition on the state makes the UPDATE change nothing if the row was claimed in
-# between, which is also what makes it safe on SQLite (which has no row locks, and runs
-# one writing statement at a time).
+# (FOR UPDATE SKIP LOCKED), so concurrent claims take different rows without waiting: a
+# row that another claim changed since the statement began is checked again before it is
+# locked (and skipped if no longer queued), and once locked it stays queued until this
+# statement commits. The outer UPDATE then finds the row by its primary key alone.
+#
+# It must not repeat `state = 'queued'`: that condition makes the partial index
+# activity_queue usable for the outer `id = …` lookup, where `id` is its last column, and
+# when the statistics say few activities are queued (right after a start or a retry queued
+# a million of them, before autovacuum analyzes the table) the planner picks it and reads
+# the whole index for each claim: 65 ms at a million activities instead of 0.1 ms.
+#
+# SQLite has no row locks and runs one writing statement at a time: there the outer
+# condition on the state is what makes the UPDATE change nothing if the row was claimed
+# in between (SQLite looks the row up by its rowid whatever the other conditions).
 CLAIM_SQL = """
 UPDATE {table} SET state = 'started', updated = %s
 WHERE id = (
     SELECT id FROM {table}
     WHERE worker_run_id = %s AND chunk = %s AND state = 'queued'
     ORDER BY id LIMIT 1 {lock}
-) AND state = 'queued'
+){recheck}
 RETURNING element_id
 """
+
+
+def claim_sql():
+    """The claiming statement of this database (parameters: now, worker run id, chunk)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return CLAIM_SQL.format(table=_table(), lock="FOR UPDATE SKIP LOCKED", recheck="")
+    return CLAIM_SQL.format(table=_table(), lock="", recheck=" AND state = 'queued'")
 
 
 def claim_activity(task, now=None):
     """The next queued activity of the task's worker run and chunk, now `started`: its
     element id, or None when none is left (or every one left is being claimed)."""
     now = now or timezone.now()
-    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            CLAIM_SQL.format(table=_table(), lock=lock),
+            claim_sql(),
             [_db_now(now), _db_uuid(WorkerRun, task.worker_run_id), task.chunk or 1],
         )
         row = cursor.fetchone()

@@ -5,9 +5,11 @@ refusals (a 400 page, nothing changed) and CSRF on every form."""
 import pytest
 from django.utils import timezone
 
+from arkindex.documents.elements import create_elements
+from arkindex.documents.models import ElementType
 from ponos.models import State, Task
 from process.builder import start_process
-from process.models import Process
+from process.models import Process, WorkerActivity
 from tests.pages.conftest import assert_error_page, csrf_token, page_client, text
 from tests.process.helpers import add_worker_run, finish_run
 
@@ -54,17 +56,47 @@ def test_a_running_task_becomes_stopping_for_its_agent(corpus_admin, started, ag
     assert task_states(started) == {"ocr": "stopping", "index": "stopped"}
 
 
-def test_a_manager_retries_a_finished_process(contributor, started):
+def test_a_manager_retries_a_finished_process(
+    contributor, started, django_capture_on_commit_callbacks
+):
     finish_run(started, State.FAILED)
-    response = post(contributor, f"/ui/process/{started.id}/retry/")
+    # The retry's tasks wait for its worker activities (a job run once it commits).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(contributor, f"/ui/process/{started.id}/retry/")
     assert response.status_code == 302
     started.refresh_from_db()
     assert started.last_run == 1
+    assert started.activity_state == "ready"
     assert task_states(started) == {"ocr": "pending", "index": "unscheduled"}
     assert started.finished is None
     page = response.client.get(f"/ui/process/{started.id}/")
     assert "A new run of the process has started." in text(page)
     assert '<option value="1" selected>run 1 (2 tasks)</option>' in page.content.decode()
+
+
+def test_the_retry_button_retries_with_worker_activities_as_the_api_does(
+    contributor, process, farm, django_capture_on_commit_callbacks
+):
+    """As RetryProcess's default: a new run whose tasks wait for the activities, which
+    queue again only the elements not processed by the previous run."""
+    page_type = ElementType.objects.create(corpus=process.corpus, slug="page", display_name="Page")
+    create_elements(corpus=process.corpus, type=page_type, names=["a", "b", "c", "d"])
+    ocr = add_worker_run(process, slug="ocr")
+    with django_capture_on_commit_callbacks(execute=True):
+        start_process(process.pk, farm=farm, worker_activity=True)
+    done = WorkerActivity.objects.filter(worker_run=ocr).order_by("id")[:3]
+    WorkerActivity.objects.filter(pk__in=[a.pk for a in done]).update(state="processed")
+    WorkerActivity.objects.filter(worker_run=ocr).exclude(state="processed").update(state="error")
+    finish_run(process, State.FAILED)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post(contributor, f"/ui/process/{process.id}/retry/")
+    assert response.status_code == 302
+    assert len(callbacks) == 1  # the activities' job
+    process.refresh_from_db()
+    assert (process.last_run, process.activity_state) == (1, "ready")
+    states = WorkerActivity.objects.filter(worker_run=ocr).values_list("state", flat=True)
+    assert sorted(states) == ["processed", "processed", "processed", "queued"]
+    assert task_states(process) == {"ocr": "pending"}
 
 
 def test_retrying_on_a_farm_the_creator_may_no_longer_use_is_a_403(contributor, started, farm):

@@ -323,6 +323,44 @@ def test_concurrent_claims_give_each_element_once(corpus, contributor, farm, age
     assert states(worker_run=worker_run) == {"started": 120}
 
 
+def test_a_claim_reads_one_row_whatever_the_statistics(corpus, contributor, farm, page_type):
+    """The claim's plan on PostgreSQL when the statistics say no activity is queued (taken
+    before a start or a retry queued them all, as until autovacuum analyzes the table):
+    the next activity through activity_queue, then that row by its primary key, never a
+    walk through the whole activity_queue index (which grows with the table)."""
+    from django.db import connection
+
+    from process.activities import claim_sql, insert_activities
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    process = Process.objects.create(
+        mode="workers", corpus=corpus, creator=contributor, farm=farm, last_run=0
+    )
+    worker_runs = [add_worker_run(process, slug=f"run{n}") for n in range(3)]
+    create_elements(corpus=corpus, type=page_type, names=[f"e{i}" for i in range(3000)])
+    insert_activities(process, [run.pk for run in worker_runs], timezone.now())
+    WorkerActivity.objects.update(state="started")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE process_workeractivity")
+        WorkerActivity.objects.update(state="queued")
+        cursor.execute(
+            "EXPLAIN (FORMAT JSON) " + claim_sql(), [timezone.now(), worker_runs[0].pk, 1]
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    def scans(node):
+        found = [(node.get("Parent Relationship"), node.get("Index Name"), node["Node Type"])]
+        for child in node.get("Plans", []):
+            found += scans(child)
+        return found
+
+    found = [scan for scan in scans(plan) if scan[1] or "Scan" in scan[2]]
+    # The outer row by the primary key; the subquery (InitPlan) alone uses activity_queue.
+    assert ("Outer", "process_workeractivity_pkey", "Index Scan") in found, found
+    assert [scan[1] for scan in found].count("activity_queue") == 1, found
+
+
 class TestReport:
     @pytest.fixture
     def claimed(self, started, runs, agent):
