@@ -39,6 +39,9 @@ from tests.cluster.work import (
 from tests.e2e.helpers import wait_for
 from tests.e2e.stack import ARTIFACTS_BUCKET, LOGS_BUCKET
 
+# The background job of DestroyProcess, deleting the storage objects of its tasks
+DESTROY_JOB = "process.jobs.delete_storage_objects"
+
 BIG_WIDTH = 190
 BIG_CHUNKS = 10
 BIG_TASKS = (BIG_WIDTH + 10) * BIG_CHUNKS
@@ -143,8 +146,15 @@ class Run:
         cluster.s3.pause()
         try:
             self.api.call("DELETE", f"process/{process_id}/", expected=204)
+
+            def destroy_jobs():
+                # Other jobs wait for S3 too (the assembly of finished tasks' logs)
+                ids = registry.get_job_ids(cleanup=False)
+                jobs = Job.fetch_many(ids, connection=redis)
+                return [job.id for job in jobs if job and job.func_name == DESTROY_JOB]
+
             [job_id] = wait_for(
-                lambda: registry.get_job_ids(cleanup=False),
+                destroy_jobs,
                 message=lambda: "the storage job to start\n" + cluster.logs(),
             )
             busy = wait_for(
