@@ -153,9 +153,12 @@ class Run:
                 jobs = Job.fetch_many(ids, connection=redis)
                 return [job.id for job in jobs if job and job.func_name == DESTROY_JOB]
 
+            # Log assemblies caught by the pause hold the RQ workers until their S3 call
+            # times out (10 s each): the destroy job may wait for a few of them
             [job_id] = wait_for(
                 destroy_jobs,
                 message=lambda: "the storage job to start\n" + cluster.logs(),
+                timeout=180,
             )
             busy = wait_for(
                 lambda: [
