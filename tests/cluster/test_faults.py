@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
@@ -143,6 +143,15 @@ class Run:
         registry = StartedJobRegistry("default", connection=redis)
         fault = Fault("kill -9 RQ worker in DestroyProcess job", time.time())
         clock = Clock()
+        # Log assemblies share the queue and, caught by the pause, hold a worker until S3
+        # answers again: start from an idle queue, so that the destroy job, enqueued right
+        # after the pause, finds a free worker
+        queue = Queue("default", connection=redis)
+        wait_for(
+            lambda: registry.count == 0 and queue.count == 0,
+            message=lambda: "the RQ queue to be idle\n" + cluster.logs(),
+            timeout=120,
+        )
         cluster.s3.pause()
         try:
             self.api.call("DELETE", f"process/{process_id}/", expected=204)
