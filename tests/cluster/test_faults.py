@@ -157,6 +157,7 @@ class Run:
             # Never idle during the run: the fault is reported as not exercised
             fault.notes.append("not exercised: the RQ queue was never idle")
             self.faults.append(fault)
+            self.api.call("DELETE", f"process/{process_id}/", expected=204)
             return
         cluster.s3.pause()
         try:
