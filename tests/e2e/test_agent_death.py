@@ -33,12 +33,21 @@ def test_a_task_of_a_killed_agent_ends_in_error_and_its_agent_never_runs_it_agai
     assert task["finished"] is not None
     process = stack.process(process_id)
     assert (process["state"], process["finished"] is not None) == ("error", True)
-    # What the agent sent of the log before it died became the task's log, its pieces gone
-    log = stack.read_object(LOGS_BUCKET, f"{task_id}.log").decode()
+    # What the agent sent of the log before it died becomes the task's log, its pieces gone.
+    # The assembly runs after the poll that ended the task committed, so readers may see the
+    # error state a moment before the assembled log.
+    log = wait_for(
+        lambda: stack.read_object(LOGS_BUCKET, f"{task_id}.log"),
+        message=lambda: f"the log to be assembled\n{stack.logs()}",
+    ).decode()
+    task = stack.wait_task(task_id, {"error"})
     assert log.startswith("[ponos-agent] image: ")
     assert task["logs"] == log
     assert task["full_log"] is not None
-    assert list(stack.storage.list_objects(LOGS_BUCKET, f"{task_id}.log.d/")) == []
+    wait_for(
+        lambda: not list(stack.storage.list_objects(LOGS_BUCKET, f"{task_id}.log.d/")),
+        message=lambda: "the assembled pieces to be deleted",
+    )
     # The task's own process outlived its agent...
     assert is_alive(pid)
 

@@ -65,7 +65,11 @@ def test_a_three_task_dag_runs_to_completed_and_each_child_reads_its_parents_art
     assert "fetched 2 artifacts of parent reader" in detail["logs"]
     assert "copied the artifacts of reader\ncopied the artifacts of writer\n" in detail["logs"]
     assert "[ponos-agent] exit code 0\n" in detail["logs"]
-    full_log = stack.read_object(LOGS_BUCKET, f"{reader_2['id']}.log")
+    # Assembled just after the final report committed: readers may see the state first
+    full_log = wait_for(
+        lambda: stack.read_object(LOGS_BUCKET, f"{reader_2['id']}.log"),
+        message=lambda: f"the log to be assembled\n{stack.logs()}",
+    )
     assert stack.api.session.get(detail["full_log"], timeout=10).content == full_log
     assert full_log.decode() == detail["logs"]
     assert detail["agent"]["hostname"] == AGENT_HOSTNAME
