@@ -221,8 +221,13 @@ def assembly_plan(pieces):
 def assemble_log(task_id, storage=None):
     """Concatenate the pieces of a finished task into `<task id>.log`, then delete them.
 
-    Idempotent: run again after an interruption, it writes the same object. Returns the
-    number of pieces assembled (0 when there were none, or the task is still active).
+    The task's LogPiece rows are the claim on its pieces: they are locked while the log is
+    written and deleted in the same transaction, so two assemblers of the same log (the
+    task's job and cleanup, on different nodes) run one after the other, and the second finds
+    nothing left to do. The pieces are deleted only once the log is written and its rows are
+    gone: an interrupted assembly is done again from every piece, never from what a
+    half-done deletion left. Returns the number of pieces assembled (0 when there were none,
+    or the task is still active).
     """
     pieces_recorded = Exists(LogPiece.objects.filter(task_id=OuterRef("pk")))
     row = (
@@ -238,15 +243,21 @@ def assemble_log(task_id, storage=None):
         return 0
     storage = storage or get_storage()
     bucket = settings.PONOS_LOGS_BUCKET
-    pieces = list(storage.list_objects(bucket, log_piece_prefix(task_id)))
-    if pieces:
-        storage.concatenate(bucket, assembly_plan(pieces), log_key(task_id), CONTENT_TYPE)
-        failed = storage.delete_many(bucket, [info.key for info in pieces])
-        if failed:
-            raise StorageError(
-                f"{len(failed)} pieces of the log of task {task_id} could not be deleted."
-            )
-    LogPiece.objects.filter(task_id=task_id).delete()
+    with transaction.atomic():
+        claimed = LogPiece.objects.select_for_update().filter(task_id=task_id).order_by("offset")
+        if not list(claimed.values_list("pk", flat=True)):
+            # Assembled by another while this one waited for the rows
+            return 0
+        pieces = list(storage.list_objects(bucket, log_piece_prefix(task_id)))
+        if pieces:
+            storage.concatenate(bucket, assembly_plan(pieces), log_key(task_id), CONTENT_TYPE)
+        LogPiece.objects.filter(task_id=task_id).delete()
+    failed = storage.delete_many(bucket, [info.key for info in pieces]) if pieces else []
+    if failed:
+        raise StorageError(
+            f"{len(failed)} pieces of the log of task {task_id} could not be deleted after its "
+            "assembly: the orphan sweep deletes them once the task is gone."
+        )
     return len(pieces)
 
 
@@ -260,7 +271,10 @@ def assemble_logs(task_ids):
             assemble_log(task_id)
         except StorageError as e:
             logger.warning(
-                "Could not assemble the log of task %s (cleanup will try again): %s", task_id, e
+                "Could not assemble the log of task %s (cleanup tries again while its pieces "
+                "are recorded): %s",
+                task_id,
+                e,
             )
 
 

@@ -23,6 +23,7 @@ from ponos.states import refresh_process, summarize
 from process.models import Process
 from tests.conftest import agent_client, client_for, task_client
 from tests.factories import AgentFactory, ProcessFactory, TaskFactory
+from tests.ponos.storage.fixtures import use_local_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -296,3 +297,60 @@ def test_a_late_report_racing_the_timeout_rule_has_one_outcome(contributor, corp
             outcomes.add("refused")
         assert_consistent(process)
     assert outcomes
+
+
+def test_two_assemblers_of_one_log_run_one_after_the_other(
+    contributor, corpus, farm, settings, tmp_path
+):
+    """The task's own job and cleanup (on another node) assembling the same log: the second
+    waits for the first's claim on the pieces, then finds nothing left to do, and never
+    writes the log again from pieces the first was deleting."""
+    from django.db import transaction
+
+    from ponos.logs import assemble_log
+    from ponos.models import LogPiece
+    from ponos.storage import log_key, log_piece_key
+
+    storage = use_local_storage(settings, tmp_path / "storage", "http://testserver")
+    process, tasks = started_process(contributor, corpus, farm, a={"state": State.FAILED})
+    task = tasks["a"]
+    for offset, data in ((0, b"first\n"), (6, b"second\n")):
+        LogPiece.objects.create(task=task, offset=offset, size=len(data))
+        storage.put_bytes(storage.logs_bucket, log_piece_key(task.id, offset), data, "text/plain")
+    claimed, release, results = threading.Event(), threading.Event(), {}
+
+    def first():
+        # An assembler that holds the claim until the second one is waiting for it
+        try:
+            with transaction.atomic():
+                list(LogPiece.objects.select_for_update().filter(task=task))
+                claimed.set()
+                assert release.wait(timeout=10)
+                results["first"] = assemble_log(task.id)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            results["second"] = assemble_log(task.id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert claimed.wait(timeout=10)
+    threads[1].start()
+    # The second assembler waits on the claim (it would be done in milliseconds otherwise)
+    threads[1].join(timeout=0.5)
+    assert threads[1].is_alive()
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert results == {"first": 2, "second": 0}
+    assert sorted(info.key for info in storage.list_objects(storage.logs_bucket)) == [
+        log_key(task.id)
+    ]
+    assert storage.read_tail(storage.logs_bucket, log_key(task.id), 100) == b"first\nsecond\n"
+    assert not LogPiece.objects.filter(task=task).exists()
