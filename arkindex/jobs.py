@@ -13,6 +13,8 @@ missing within `ABANDONED_AFTER` seconds, at its next maintenance, and enqueues 
 (each job has `JOB_RETRIES` retries). A worker started again does the same at its start.
 """
 
+from importlib import import_module
+
 import rq
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +28,8 @@ HEARTBEAT_INTERVAL = 5
 ABANDONED_AFTER = 15
 # Seconds between two maintenances of an idle worker (where abandoned jobs are found)
 MAINTENANCE_INTERVAL = 10
+# The modules of the jobs enqueued by the project, loaded by workers before they fork
+JOB_MODULES = ("ponos.logs", "process.jobs")
 
 
 def _resolve(func):
@@ -66,6 +70,18 @@ class Worker(rq.Worker):
         kwargs.setdefault("job_monitoring_interval", HEARTBEAT_INTERVAL)
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+
+    def work(self, *args, **kwargs):
+        # Every job runs in a work horse forked from this process: what jobs need is loaded
+        # once here instead of in each horse (boto3's import and an S3 client cost a horse
+        # more than a small job's own work). The storage opens no connection until a horse
+        # uses it, so no horse shares one with another.
+        for module in JOB_MODULES:
+            import_module(module)
+        from ponos.storage import get_storage
+
+        get_storage()
+        return super().work(*args, **kwargs)
 
     @property
     def dequeue_timeout(self):

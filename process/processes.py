@@ -4,9 +4,9 @@ from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from arkindex.jobs import enqueue
-from ponos.models import Artifact, Task
+from ponos.models import Artifact, LogPiece, Task
 from ponos.states import stop_process
-from ponos.storage import artifact_key, log_key
+from ponos.storage import artifact_key, log_key, log_piece_key
 from process.builder import has_active_tasks, lock_process, refuse
 from process.selection import SELECTION_FIELDS, resolve_selection
 
@@ -74,6 +74,12 @@ def delete_process(process_id):
         )
         artifact_keys = [artifact_key(task_id, path) for task_id, path in artifacts]
         log_keys = [log_key(task_id) for task_id in task_ids]
+        # Logs whose assembly has not run yet: their pieces go too (the job would find the
+        # task gone and leave them to the orphan sweep)
+        pieces = LogPiece.objects.filter(task__process_id=process.pk).values_list(
+            "task_id", "offset"
+        )
+        log_keys += [log_piece_key(task_id, offset) for task_id, offset in pieces]
         process.delete()
         if artifact_keys or log_keys:
             enqueue("process.jobs.delete_storage_objects", artifact_keys, log_keys)

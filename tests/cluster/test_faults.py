@@ -417,10 +417,18 @@ def test_twenty_processes_survive_faults_and_every_task_runs_exactly_once(cluste
     total += len(destroyed_tasks)
     once += len(destroyed_tasks)
 
-    # No storage object is left for a task that no longer exists
+    # Logs are assembled by RQ jobs once their tasks end: the last ones catch up
+    wait_for(
+        lambda: run.count("SELECT count(*) FROM ponos_logpiece") == 0,
+        message=lambda: "the logs to be assembled\n" + cluster.logs(),
+        timeout=120,
+    )
+    # No storage object is left for a task that no longer exists, and no piece of a log
     task_ids = {row[0] for row in db.rows("SELECT id::text FROM ponos_task")}
     for bucket in (ARTIFACTS_BUCKET, LOGS_BUCKET):
         keys = [info.key for info in stack.storage.list_objects(bucket)]
+        pieces = [key for key in keys if ".log.d/" in key]
+        assert pieces == [], f"{len(pieces)} pieces of logs left in {bucket}: {pieces[:5]}"
         orphans = [key for key in keys if key.split("/")[0].removesuffix(".log") not in task_ids]
         assert orphans == [], f"{len(orphans)} orphan objects in {bucket}: {orphans[:5]}"
 

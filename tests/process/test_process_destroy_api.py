@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 
 from arkindex import jobs
-from ponos.models import Artifact, State, Task
-from ponos.storage import StorageError, get_storage
+from ponos.models import Artifact, LogPiece, State, Task
+from ponos.storage import StorageError, get_storage, log_piece_key
 from process.models import Process, WorkerRun
 from tests.arkindex.assertions import assert_error
 from tests.conftest import client_for
@@ -60,6 +60,24 @@ def test_rows_go_at_once_and_objects_after_the_commit(
     assert len(callbacks) == 1
     callbacks[0]()
     assert present(settings.PONOS_LOGS_BUCKET, stored["logs"]) == []
+    assert present(settings.PONOS_ARTIFACTS_BUCKET, stored["artifacts"]) == []
+
+
+def test_pieces_of_a_log_not_assembled_yet_go_too(
+    process, stored, contributor, settings, django_capture_on_commit_callbacks
+):
+    # The last task ended a moment ago: its assembly job has not run yet
+    task = Task.objects.create(process=process, run=0, slug="late", state=State.FAILED)
+    pieces = [log_piece_key(task.id, 0), log_piece_key(task.id, 4)]
+    for offset, key in zip((0, 4), pieces, strict=True):
+        LogPiece.objects.create(task=task, offset=offset, size=4)
+        get_storage().put_bytes(settings.PONOS_LOGS_BUCKET, key, b"log\n", "text/plain")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert destroy(contributor, process).status_code == 204
+
+    assert not LogPiece.objects.exists()
+    assert present(settings.PONOS_LOGS_BUCKET, pieces + stored["logs"]) == []
     assert present(settings.PONOS_ARTIFACTS_BUCKET, stored["artifacts"]) == []
 
 
