@@ -27,8 +27,8 @@ from pages.runs import (
     table_page,
     worker_runs,
 )
+from ponos.additions import RESTARTABLE_STATES
 from ponos.models import ACTIVE_STATES, State, Task
-from ponos.states import RESTARTABLE_STATES
 from process.access import can_manage, get_process_for_reader
 from process.api.processes import check_farm
 from process.builder import retry_process

@@ -6,10 +6,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from pages.access import action, get_task_for_manager, get_task_for_reader, page
-from ponos import states
+from ponos import additions, states
+from ponos.additions import RESTARTABLE_STATES
 from ponos.logs import mark_watched
 from ponos.models import Artifact, State, Task
-from ponos.states import RESTARTABLE_STATES
 from ponos.tasks import full_log_url, log_tail, may_have_log
 
 RELATIVE_COLUMNS = ["id", "slug", "state", "run", "depth"]
@@ -69,6 +69,6 @@ def task_stop(request, task_id):
 @action
 def task_restart(request, task_id):
     task = get_task_for_manager(request.user, task_id)
-    new = states.restart_task(task.pk)
+    new = additions.restart_task(task.pk)
     messages.success(request, f"{task.slug} was restarted as {new.slug}.")
     return back_to(new.pk)

@@ -5,7 +5,7 @@ Every public function runs in one transaction that locks the process row first, 
 task rows. Two parents completing at once, a stop racing an agent's report, or two agents
 reporting on one process are therefore serialized on the process row, and always leave one
 consistent outcome: the child is scheduled once, the process summary matches its tasks.
-Rows are written with UPDATE statements through `_write`, the single writer of task states,
+Rows are written with UPDATE statements through `write_states`, the single writer of task states,
 which stamps `started` and `finished`.
 """
 
@@ -144,7 +144,7 @@ def on_task_restarted(hook):
     return hook
 
 
-def _write(task_ids, state, now, **fields):
+def write_states(task_ids, state, now, **fields):
     """The single writer of task states: one UPDATE for a set of locked tasks.
 
     `started` is stamped on entering running; `finished` on entering a final state, where
@@ -161,7 +161,7 @@ def _write(task_ids, state, now, **fields):
 
 
 def _stamped(state, now, **fields):
-    """The columns `_write` sets for a state, with its time stamps."""
+    """The columns `write_states` sets for a state, with its time stamps."""
     values = {"state": state, "updated": now, **fields}
     if state == State.RUNNING:
         values["started"] = now
@@ -170,7 +170,7 @@ def _stamped(state, now, **fields):
     return values
 
 
-def _refresh(process, now):
+def refresh_locked(process, now):
     """Recompute the stored summary of a locked process from its last run's tasks.
 
     A process that never had tasks stays unscheduled; one whose tasks were all cleaned up
@@ -211,8 +211,8 @@ def open_run(process_id, run, now=None):
         roots = Task.objects.select_for_update(of=("self",)).filter(
             process_id=process.pk, run=run, state=State.UNSCHEDULED, parents__isnull=True
         )
-        _write(list(roots.values_list("pk", flat=True)), State.PENDING, now)
-        return _refresh(process, now)
+        write_states(list(roots.values_list("pk", flat=True)), State.PENDING, now)
+        return refresh_locked(process, now)
 
 
 def abort_run(process_id, run, now=None):
@@ -224,15 +224,15 @@ def abort_run(process_id, run, now=None):
         waiting = Task.objects.select_for_update().filter(
             process_id=process.pk, run=run, state=State.UNSCHEDULED
         )
-        _write(list(waiting.values_list("pk", flat=True)), State.ERROR, now)
-        return _refresh(process, now)
+        write_states(list(waiting.values_list("pk", flat=True)), State.ERROR, now)
+        return refresh_locked(process, now)
 
 
 def refresh_process(process_id, now=None):
     """Lock a process and recompute its state, e.g. after a run was built."""
     now = now or timezone.now()
     with transaction.atomic():
-        return _refresh(lock_process(process_id), now)
+        return refresh_locked(lock_process(process_id), now)
 
 
 def _schedule_children(process, task_ids, now):
@@ -250,7 +250,7 @@ def _schedule_children(process, task_ids, now):
         .exclude(to_task__state=State.COMPLETED)
         .values_list("from_task_id", flat=True)
     )
-    _write(children - waiting, State.PENDING, now)
+    write_states(children - waiting, State.PENDING, now)
 
 
 def _run_edges(process_id, run):
@@ -275,7 +275,7 @@ def descendants(process_id, run, task_id):
     return seen
 
 
-def _locked_task(process, task_id):
+def locked_task(process, task_id):
     return Task.objects.select_for_update().get(pk=task_id, process_id=process.pk)
 
 
@@ -303,7 +303,7 @@ def report_state(task_id, state, *, agent, now=None, process_id=None, exit_code=
     process_id = process_id or process_id_of(task_id)
     with transaction.atomic():
         process = lock_process(process_id)
-        task = _locked_task(process, task_id)
+        task = locked_task(process, task_id)
         if task.agent_id != agent.pk:
             # The task was requeued or errored after this agent stopped pinging.
             raise TransitionError("This task is no longer held by this agent.")
@@ -315,14 +315,14 @@ def report_state(task_id, state, *, agent, now=None, process_id=None, exit_code=
         if state == State.STOPPED and task.ttl_exceeded:
             state = State.CANCELLED
         fields = {} if exit_code is None else {"exit_code": exit_code}
-        _write([task.pk], state, now, **fields)
+        write_states([task.pk], state, now, **fields)
         if state == State.COMPLETED:
             _schedule_children(process, [task.pk], now)
         if state in FINAL_STATES:
             # The agent sent its last piece before this report: the log can be assembled
             enqueue(ASSEMBLE_LOGS, [str(task.pk)])
-        _refresh(process, now)
-    # The locked row plus what _write set: the task as stored, without reading it again.
+        refresh_locked(process, now)
+    # The locked row plus what write_states set: the task as stored, without reading it again.
     for name, value in _stamped(state, now, **fields).items():
         setattr(task, name, value)
     return task
@@ -339,7 +339,7 @@ def user_set_state(task_id, state, now=None):
     process_id = process_id_of(task_id)
     with transaction.atomic():
         process = lock_process(process_id)
-        task = _locked_task(process, task_id)
+        task = locked_task(process, task_id)
         if state != State.STOPPING:
             raise TransitionError(
                 f"Users can only set the state to stopping, not {state!r}; "
@@ -348,16 +348,16 @@ def user_set_state(task_id, state, now=None):
         if task.state in (State.STOPPING, State.STOPPED):
             return task
         if task.state == State.RUNNING or (task.state == State.PENDING and task.agent_id):
-            _write([task.pk], State.STOPPING, now)
+            write_states([task.pk], State.STOPPING, now)
         elif task.state in (State.UNSCHEDULED, State.PENDING):
-            _write([task.pk], State.STOPPED, now)
+            write_states([task.pk], State.STOPPED, now)
         else:
             raise TransitionError(
                 f"A {task.state} task cannot be stopped: only unscheduled, pending and "
                 "running tasks can."
             )
         _stop_unscheduled(descendants(process.pk, task.run, task.pk), now)
-        _refresh(process, now)
+        refresh_locked(process, now)
     task.refresh_from_db()
     return task
 
@@ -368,7 +368,7 @@ def _stop_unscheduled(task_ids, now):
         .filter(pk__in=list(task_ids), state=State.UNSCHEDULED)
         .values_list("pk", flat=True)
     )
-    _write(ids, State.STOPPED, now)
+    write_states(ids, State.STOPPED, now)
 
 
 def stop_process(process_id, now=None):
@@ -404,9 +404,9 @@ def stop_process(process_id, now=None):
             for pk, state, _agent in rows
             if state in (State.UNSCHEDULED, State.PENDING) and pk not in held
         ]
-        _write(stopping, State.STOPPING, now)
-        _write(stopped, State.STOPPED, now)
-        return _refresh(process, now)
+        write_states(stopping, State.STOPPING, now)
+        write_states(stopped, State.STOPPED, now)
+        return refresh_locked(process, now)
 
 
 def _release(tasks, now):
@@ -423,9 +423,9 @@ def _release(tasks, now):
         elif task.state == State.STOPPING:
             outcomes[State.CANCELLED if task.ttl_exceeded else State.STOPPED].append(task.pk)
     # Requeued tasks leave their agent and GPU behind.
-    _write(outcomes.pop(State.PENDING, []), State.PENDING, now, agent=None, gpu=None)
+    write_states(outcomes.pop(State.PENDING, []), State.PENDING, now, agent=None, gpu=None)
     for state, ids in outcomes.items():
-        _write(ids, state, now)
+        write_states(ids, state, now)
     ended = [str(pk) for ids in outcomes.values() for pk in ids]
     if ended:
         # What the dead agent sent of their logs must not be lost
@@ -455,7 +455,7 @@ def release_tasks(task_filter, now=None):
             tasks = [task for task in locked if task.agent_id == holders[task.pk]]
             _release(tasks, now)
             released += len(tasks)
-            _refresh(process, now)
+            refresh_locked(process, now)
     return released
 
 
@@ -506,7 +506,7 @@ def stop_overruns(task_filter=None, now=None):
         with transaction.atomic():
             process = lock_process(process_id)
             if _write_if(pk, State.RUNNING, State.STOPPING, now, ttl_exceeded=True):
-                _refresh(process, now)
+                refresh_locked(process, now)
     return len(overrun)
 
 
@@ -515,7 +515,7 @@ def _write_if(task_id, expected, state, now, **fields):
     task = Task.objects.select_for_update().filter(pk=task_id, state=expected).first()
     if task is None:
         return False
-    return _write([task.pk], state, now, **fields) == 1
+    return write_states([task.pk], state, now, **fields) == 1
 
 
 def _refusal(current, requested, allowed):
@@ -523,151 +523,3 @@ def _refusal(current, requested, allowed):
         options = ", ".join(sorted(allowed))
         return f"A {current} task can go to {options}, not {requested}."
     return f"A {current} task cannot change state any more (asked: {requested})."
-
-
-# ---------------------------------------------------------------------------------------
-# Tasks added to a run: CreateTask and RestartTask (ponos.tasks builds their definitions).
-# Same locking order as above: the process row, then the task rows.
-# ---------------------------------------------------------------------------------------
-
-
-class RunClosed(ValidationError):
-    """A task cannot be added to this run any more: a 400 without a field."""
-
-    def __init__(self, detail, code="invalid"):
-        super().__init__([ErrorDetail(detail, code=code)])
-
-
-def _initial_state(parent_ids):
-    """Pending when every parent completed (or there is none), else unscheduled."""
-    if not parent_ids:
-        return State.PENDING
-    waiting = Task.objects.filter(pk__in=list(parent_ids)).exclude(state=State.COMPLETED)
-    return State.UNSCHEDULED if waiting.exists() else State.PENDING
-
-
-def add_task(process_id, *, run, parent_ids, check=None, now=None, **fields):
-    """Create a task in a run of a process (CreateTask), in its initial state.
-
-    `check(process)` runs under the process lock, before anything is written: it raises to
-    refuse the task (the caller's task stopped meanwhile, a parent of another run...).
-    The parents' states are read under the lock, so a parent completing at the same time
-    either sees this child (and schedules it) or is seen completed here.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        process = lock_process(process_id)
-        if process.state == State.STOPPING:
-            raise RunClosed("The process is stopping: no task can be added to it.")
-        if check is not None:
-            check(process)
-        task = Task.objects.create(
-            process_id=process.pk,
-            run=run,
-            state=_initial_state(parent_ids),
-            started=None,
-            finished=None,
-            **fields,
-        )
-        task.parents.set(list(parent_ids))
-        _refresh(process, now)
-    return task
-
-
-def _restart_slug(task):
-    """`<slug>_<n>` with the smallest n ≥ 2 free in the run.
-
-    A restarted task's slug already ends with the `_<n>` its own restart added: restarting
-    it again counts from the original slug (foo, foo_2, foo_3), not foo_2_2.
-    """
-    base = task.slug.rsplit("_", 1)[0] if task.original_task_id else task.slug
-    taken = set(
-        Task.objects.filter(
-            process_id=task.process_id, run=task.run, slug__startswith=f"{base}_"
-        ).values_list("slug", flat=True)
-    )
-    n = 2
-    while f"{base}_{n}" in taken:
-        n += 1
-    slug = f"{base}_{n}"
-    if len(slug) > Task._meta.get_field("slug").max_length:
-        raise RunClosed(f"The slug of the restarted task, {slug!r}, would be too long.")
-    return slug
-
-
-RESTARTABLE_STATES = FINAL_STATES - {State.COMPLETED}
-
-
-def restart_task(task_id, now=None):
-    """RestartTask: a new task with the same definition replaces a final, non-completed one.
-
-    The new task is pending when every parent completed, else unscheduled; the old task's
-    children depend on the new one instead, and those of its descendants that were stopped
-    before they ever started are unscheduled again, to run after it. The process becomes
-    active again (its `finished` is cleared) when the new task is pending.
-    """
-    now = now or timezone.now()
-    process_id = process_id_of(task_id)
-    with transaction.atomic():
-        process = lock_process(process_id)
-        task = _locked_task(process, task_id)
-        _check_restartable(process, task)
-        parent_ids = list(task.parents.values_list("pk", flat=True))
-        new = Task.objects.create(
-            process_id=process.pk,
-            run=task.run,
-            depth=task.depth,
-            slug=_restart_slug(task),
-            state=_initial_state(parent_ids),
-            image=task.image,
-            command=task.command,
-            env=task.env,
-            requires_gpu=task.requires_gpu,
-            priority=task.priority,
-            shm_size=task.shm_size,
-            ttl=task.ttl,
-            worker_run_id=task.worker_run_id,
-            chunk=task.chunk,
-            original_task=task,
-        )
-        new.parents.set(parent_ids)
-        through = Task.parents.through
-        through.objects.filter(to_task_id=task.pk).update(to_task_id=new.pk)
-        never_started = (
-            Task.objects.select_for_update(of=("self",))
-            .order_by()
-            .filter(
-                pk__in=list(descendants(process.pk, task.run, new.pk)),
-                state=State.STOPPED,
-                started__isnull=True,
-            )
-        )
-        _write(
-            list(never_started.values_list("pk", flat=True)), State.UNSCHEDULED, now, finished=None
-        )
-        for hook in RESTARTED_HOOKS:
-            hook(new, now)
-        _refresh(process, now)
-    return new
-
-
-def _check_restartable(process, task):
-    if task.run != process.last_run:
-        raise RunClosed(
-            f"Only tasks of the last run ({process.last_run}) can be restarted; "
-            f"this one is of run {task.run}."
-        )
-    if task.state not in RESTARTABLE_STATES:
-        options = ", ".join(sorted(RESTARTABLE_STATES))
-        raise TransitionError(f"A {task.state} task cannot be restarted: only {options} tasks can.")
-    # The summary may read `failed` while a stop is under way: look at the tasks themselves.
-    stopping = Task.objects.filter(
-        process_id=process.pk, run=process.last_run, state=State.STOPPING
-    ).exists()
-    if process.state == State.STOPPING or stopping:
-        raise RunClosed(
-            "The process is stopping: wait until its tasks are stopped to restart tasks."
-        )
-    restart = Task.objects.filter(original_task_id=task.pk).values_list("slug", flat=True).first()
-    if restart is not None:
-        raise RunClosed(f"This task was already restarted as {restart}: restart that one.")

@@ -9,7 +9,7 @@ from django.db import IntegrityError
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from arkindex.api.errors import validation_error
-from ponos import states
+from ponos import additions
 from ponos.logs import log_tail, may_have_log  # noqa: F401 (the pages read the tail here)
 from ponos.models import State, Task
 from ponos.storage import INLINE, get_storage, log_key
@@ -143,12 +143,12 @@ def create_task(caller, *, parents, **fields):
         # Read under the process lock: a stop of the caller's task wins over its request.
         state = Task.objects.filter(pk=caller.pk).values_list("state", flat=True).first()
         if state not in (State.PENDING, State.RUNNING):
-            raise states.RunClosed(
+            raise additions.RunClosed(
                 f"The calling task is {state}: it can no longer add tasks to its process."
             )
 
     try:
-        return states.add_task(
+        return additions.add_task(
             caller.process_id,
             run=caller.run,
             parent_ids=parent_ids,

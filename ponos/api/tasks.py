@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from arkindex.api.conditional import conditional, make_etag
 from arkindex.api.permissions import caller_kind
-from ponos import states
+from ponos import additions, states
 from ponos.api.access import calling_agent, check_manager, get_task
 from ponos.logs import mark_watched
 from ponos.models import Task
@@ -134,7 +134,7 @@ class TaskRestart(generics.GenericAPIView):
     def post(self, request, id):
         task = get_task(request, id)
         check_manager(request, task)
-        new = states.restart_task(task.pk)
+        new = additions.restart_task(task.pk)
         return Response(task_answer(new.pk), status=status.HTTP_201_CREATED)
 
 

@@ -107,6 +107,6 @@ def finish(process_id, slug, count):
             .order_by("chunk")
             .values_list("id", flat=True)[:count]
         )
-        states._write(ids, State.COMPLETED, now)
-        states._refresh(process, now)
+        states.write_states(ids, State.COMPLETED, now)
+        states.refresh_locked(process, now)
     print(json.dumps({"finished": len(ids)}))

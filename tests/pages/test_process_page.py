@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from ponos import states
+from ponos import additions, states
 from ponos.models import State, Task
 from process.builder import start_process
 from tests.conftest import client_for
@@ -108,7 +108,7 @@ def test_a_process_the_caller_cannot_read_is_a_404(who, request, process, failed
 
 
 def test_a_restarted_task_is_drawn_beside_its_original(contributor, process, failed_run):
-    new = states.restart_task(failed_run["fail"].pk)
+    new = additions.restart_task(failed_run["fail"].pk)
     response = page_client(contributor).get(url(process))
     assert nodes(response)["fail_2"] == "pending"
     slugs = re.findall(r'data-slug="([^"]+)"', response.content.decode())
