@@ -4,7 +4,8 @@ States: `queued` → `started` (StartWorkerActivity, by the run's task of the sa
 `processed` | `error` (UpdateWorkerActivity, by the worker). A task entering a final state
 turns the activities it left `started` to `error` (a hook registered with `ponos.states`);
 a retry queues again every activity not `processed` and shares their elements out among
-the chunks again; a RestartTask queues again those of its run and chunk.
+the chunks again; a RestartTask queues again those of its run and chunk, and a chunk left
+with nothing takes its share of the run's queued elements from the other chunks.
 
 Activities are created and shared out in SQL (`INSERT … SELECT`, `UPDATE … FROM`), never
 loaded: a process over a million elements costs the database, not the web or job memory.
@@ -217,12 +218,74 @@ def error_started_activities(task_ids, now):
 
 
 def requeue_restarted_chunk(task, now):
-    """Restarted hook: the new task's run and chunk get their unprocessed elements back."""
+    """Restarted hook: the new task's run and chunk get their unprocessed elements back. A
+    chunk left with none (its elements all processed) takes its share of what the run's other
+    chunks still have queued, so that the new task does not start empty while the run has
+    elements left (base-worker exits 1 when its first claim finds nothing)."""
     if task.worker_run_id is None:
         return
-    WorkerActivity.objects.filter(
-        worker_run_id=task.worker_run_id, chunk=task.chunk or 1, state__in=[STARTED, ERROR]
+    chunk = task.chunk or 1
+    requeued = WorkerActivity.objects.filter(
+        worker_run_id=task.worker_run_id, chunk=chunk, state__in=[STARTED, ERROR]
     ).update(state=QUEUED, updated=now)
+    left = WorkerActivity.objects.filter(
+        worker_run_id=task.worker_run_id, chunk=chunk, state=QUEUED
+    )
+    if not requeued and not left.exists():
+        _take_share(task, chunk, now)
+
+
+def _take_share(task, chunk, now):
+    """Move to `chunk` a share of the run's queued elements of other chunks.
+
+    Chunk k of every run holds the same elements, so that a run meets an element only after
+    its parent runs processed it. Only elements that every parent run already processed move
+    (the restarted task may claim them at once), and they move with their activities in the
+    runs after this one, which must all still be queued: those runs' tasks of `chunk` wait for
+    the restarted task. The moved activities are locked first (SKIP LOCKED on PostgreSQL), so
+    a claim running meanwhile in another chunk keeps the ones it takes.
+    """
+    run_id = task.worker_run_id
+    edges = list(
+        WorkerRun.parents.through.objects.filter(
+            from_workerrun__process_id=task.process_id
+        ).values_list("from_workerrun_id", "to_workerrun_id")
+    )
+    parents = [parent for child, parent in edges if child == run_id]
+    after, frontier = set(), {run_id}
+    while frontier:
+        frontier = {child for child, parent in edges if parent in frontier} - after
+        after |= frontier
+    chunks = Process.objects.filter(pk=task.process_id).values_list("chunks", flat=True).first()
+    queued = WorkerActivity.objects.filter(
+        process_id=task.process_id, worker_run_id=run_id, state=QUEUED
+    )
+    share = queued.count() // max(chunks or 1, 1)
+    candidates = queued.exclude(chunk=chunk)
+    for parent in parents:
+        processed = WorkerActivity.objects.filter(
+            worker_run_id=parent, element_id=OuterRef("element_id"), state=PROCESSED
+        )
+        candidates = candidates.filter(Exists(processed))
+    if after:
+        not_queued = WorkerActivity.objects.filter(
+            worker_run_id__in=after, element_id=OuterRef("element_id")
+        ).exclude(state=QUEUED)
+        candidates = candidates.exclude(Exists(not_queued))
+    moved = list(
+        candidates.order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("id", "element_id")[: max(share, 1)]
+    )
+    if not moved:
+        return
+    WorkerActivity.objects.filter(pk__in=[pk for pk, _element in moved]).update(
+        chunk=chunk, updated=now
+    )
+    if after:
+        WorkerActivity.objects.filter(
+            worker_run_id__in=after, element_id__in=[element for _pk, element in moved]
+        ).update(chunk=chunk, updated=now)
 
 
 def activity_counts(process_id):

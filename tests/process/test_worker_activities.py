@@ -84,16 +84,11 @@ def started(runs, contributor, farm, django_capture_on_commit_callbacks):
 
 
 def task_of(process, worker_run, chunk, run=0):
+    """The latest task of a run's chunk (a restarted one replaces its original)."""
     return (
-        Task.objects.get(
-            process=process, run=run, worker_run=worker_run, chunk=chunk, original_task__isnull=True
-        )
-        if False
-        else (
-            Task.objects.filter(process=process, run=run, worker_run=worker_run, chunk=chunk)
-            .order_by("-created")
-            .first()
-        )
+        Task.objects.filter(process=process, run=run, worker_run=worker_run, chunk=chunk)
+        .order_by("-created")
+        .first()
     )
 
 
@@ -491,6 +486,96 @@ class TestRetry:
         response = client_for(contributor).post(f"/api/v1/task/{task.id}/restart/")
         assert response.status_code in (200, 201), response.json()
         assert WorkerActivity.objects.get(worker_run=runs[0], element_id=element).state == "queued"
+
+
+def restart(user, task):
+    response = client_for(user).post(f"/api/v1/task/{task.id}/restart/")
+    assert response.status_code in (200, 201), response.json()
+    return Task.objects.get(pk=response.json()["id"])
+
+
+def chunks_of(worker_run, element_ids):
+    return dict(
+        WorkerActivity.objects.filter(
+            worker_run=worker_run, element_id__in=element_ids
+        ).values_list("element_id", "chunk")
+    )
+
+
+class TestRestartShares:
+    """A restarted task whose chunk has nothing left takes a share of the run's other chunks."""
+
+    def fail_after_processing(self, process, worker_run, chunk, agent):
+        task = running(task_of(process, worker_run, chunk), agent)
+        while (element := claim_activity(task)) is not None:
+            WorkerActivity.objects.filter(worker_run=worker_run, element_id=element).update(
+                state="processed"
+            )
+        agent_client(agent).patch(f"/api/v1/task/{task.id}/", {"state": "failed"})
+        return task
+
+    def test_an_empty_chunk_takes_its_share_with_the_child_runs_activities(
+        self, started, runs, agent, contributor
+    ):
+        first, second = runs
+        task = self.fail_after_processing(started, first, 1, agent)
+        queued = WorkerActivity.objects.filter(worker_run=first, state="queued")
+        before = dict(queued.values_list("element_id", "chunk"))
+        assert set(before.values()) == {2, 3}
+
+        new = restart(contributor, task)
+
+        moved = {
+            element for element, chunk in queued.values_list("element_id", "chunk") if chunk == 1
+        }
+        # Its share: the run's queued elements over its 3 chunks
+        assert len(moved) == len(before) // 3 >= 1
+        assert chunks_of(second, moved) == dict.fromkeys(moved, 1)
+        assert states(worker_run=second, element_id__in=moved) == {"queued": len(moved)}
+        # The others stay where they were, for both runs
+        rest = set(before) - moved
+        assert chunks_of(first, rest) == {element: before[element] for element in rest}
+        assert chunks_of(second, rest) == {element: before[element] for element in rest}
+        # The new task starts on one of them
+        assert claim_activity(running(new, agent)) in moved
+
+    def test_a_child_run_takes_only_what_its_parent_run_processed(
+        self, started, runs, agent, contributor
+    ):
+        first, second = runs
+        for chunk in (1, 2):
+            self.fail_after_processing(started, first, chunk, agent)
+        Task.objects.filter(process=started, worker_run=first, chunk__in=[1, 2]).update(
+            state=State.COMPLETED
+        )
+        task = self.fail_after_processing(started, second, 1, agent)
+        unprocessed_by_parent = set(
+            WorkerActivity.objects.filter(worker_run=first, chunk=3).values_list(
+                "element_id", flat=True
+            )
+        )
+
+        restart(contributor, task)
+
+        moved = set(
+            WorkerActivity.objects.filter(worker_run=second, chunk=1, state="queued").values_list(
+                "element_id", flat=True
+            )
+        )
+        assert moved
+        assert not moved & unprocessed_by_parent
+        assert states(worker_run=first, element_id__in=moved) == {"processed": len(moved)}
+
+    def test_nothing_left_anywhere_moves_nothing(self, started, runs, agent, contributor):
+        first, _second = runs
+        for chunk in (2, 3, 1):
+            task = self.fail_after_processing(started, first, chunk, agent)
+        chunks = dict(WorkerActivity.objects.values_list("id", "chunk"))
+
+        restart(contributor, task)
+
+        assert dict(WorkerActivity.objects.values_list("id", "chunk")) == chunks
+        assert states(worker_run=first) == {"processed": 10}
 
 
 class TestCounts:
