@@ -44,7 +44,8 @@ def task_detail(request, task_id):
             else "No log yet."
         ),
         "log_tail": settings.PONOS_LOG_TAIL,
-        "full_log": full_log_url(task),
+        # As in RetrieveTask: no link while the log is known to be only in pieces
+        "full_log": None if log_exists is False else full_log_url(task),
         "can_stop": task.state in (State.UNSCHEDULED, State.PENDING, State.RUNNING),
         "can_restart": (
             task.run == task.process.last_run and task.state in RESTARTABLE_STATES and not restarts

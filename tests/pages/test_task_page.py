@@ -63,6 +63,29 @@ def test_a_download_link_of_the_page_works_with_the_session(guest, running_task)
     assert "/storage/" in response["Location"]
 
 
+def test_a_finished_task_links_its_full_log_once_it_is_assembled(guest, running_task):
+    from ponos.logs import assemble_log
+    from ponos.models import LogPiece, Task
+    from ponos.storage import log_piece_key
+
+    LogPiece.objects.create(task=running_task, offset=0, size=13)
+    get_storage().put_bytes(
+        settings.PONOS_LOGS_BUCKET,
+        log_piece_key(running_task.id, 0),
+        b"the last one\n",
+        "text/plain",
+    )
+    Task.objects.filter(pk=running_task.pk).update(state=State.FAILED, finished=timezone.now())
+    client = page_client(guest)
+    # Ended a moment ago: the tail comes from the pieces, there is no whole log to link yet
+    page = client.get(url(running_task)).content.decode()
+    assert "the last one" in page and "Full log" not in page
+
+    assert assemble_log(running_task.id) == 1
+    page = client.get(url(running_task)).content.decode()
+    assert "the last one" in page and "Full log</a>" in page
+
+
 def test_a_task_without_log_says_so(guest, process):
     task = TaskFactory(process=process, slug="waiting", state=State.UNSCHEDULED)
     response = page_client(guest).get(url(task))
