@@ -23,6 +23,11 @@ def test_a_task_of_a_killed_agent_ends_in_error_and_its_agent_never_runs_it_agai
     )
     stack.wait_task(task_id, {"running"})
     [pid] = map(int, runs.read_text().split())
+    # Some of its log was sent: the agent dies with part of it on the server
+    wait_for(
+        lambda: list(stack.storage.list_objects(LOGS_BUCKET, f"{task_id}.log.d/")),
+        message=lambda: f"a piece of the log to be sent\n{stack.logs()}",
+    )
 
     agent.stop(signal.SIGKILL)
     killed = time.monotonic()
